@@ -1,0 +1,231 @@
+# The one block-I/O shim. Every disk, partition and dm device speaks
+# MicroPython's block-device protocol (readblocks/writeblocks/ioctl) with
+# 512-byte blocks, so dm devices stack and can be handed to vfs.VfsFat.
+# Sizes are always in 512-byte sectors, as in the Linux block layer; a disk's
+# logical block size (4096 for some DDIs) is only reported, never used to
+# address it.
+
+from dmfw.errors import DMError, IOFailure, EIO, EROFS, EINVAL, ENOENT, EACCES
+
+SECTOR_SHIFT = 9
+SECTOR_SIZE = 512
+
+IOCTL_INIT = 1
+IOCTL_DEINIT = 2
+IOCTL_SYNC = 3
+IOCTL_BLK_COUNT = 4
+IOCTL_BLK_SIZE = 5
+IOCTL_BLK_ERASE = 6
+
+
+class BlockDevice:
+    """Base class. Subclasses implement _read/_write of whole sectors that
+    are already known to be in range; the public protocol checks ranges,
+    read-only state and the byte-offset form of the extended protocol."""
+
+    name = "?"          # kernel name: vda, vda1, dm-0
+    major = 0
+    minor = 0
+    nr_sectors = 0
+    readonly = False
+    logical_block_size = SECTOR_SIZE
+    opens = 0           # holders (dm tables) that use this device
+
+    def devno(self):
+        return "%d:%d" % (self.major, self.minor)
+
+    def size_bytes(self):
+        return self.nr_sectors << SECTOR_SHIFT
+
+    def _check(self, sector, nbytes):
+        end = (nbytes + SECTOR_SIZE - 1) >> SECTOR_SHIFT
+        if sector < 0 or sector + end > self.nr_sectors:
+            raise IOFailure("%s: access beyond end of device: sector %d+%d > %d"
+                            % (self.name, sector, end, self.nr_sectors))
+
+    def readblocks(self, block_num, buf, offset=0):
+        n = len(buf)
+        if offset == 0 and not (n & 511):
+            self._check(block_num, n)
+            if n:
+                self._read(block_num, memoryview(buf))
+            return 0
+        # Byte-granular form: read the covering sectors, copy the slice out.
+        start = (block_num << SECTOR_SHIFT) + offset
+        first = start >> SECTOR_SHIFT
+        skip = start & 511
+        span = (skip + n + 511) & ~511
+        self._check(first, span)
+        tmp = bytearray(span)
+        self._read(first, memoryview(tmp))
+        memoryview(buf)[:] = memoryview(tmp)[skip:skip + n]
+        return 0
+
+    def writeblocks(self, block_num, buf, offset=0):
+        if self.readonly:
+            raise DMError(EROFS, "%s: device is read-only" % self.name)
+        n = len(buf)
+        if offset == 0 and not (n & 511):
+            self._check(block_num, n)
+            if n:
+                self._write(block_num, memoryview(buf))
+            return 0
+        start = (block_num << SECTOR_SHIFT) + offset
+        first = start >> SECTOR_SHIFT
+        skip = start & 511
+        span = (skip + n + 511) & ~511
+        self._check(first, span)
+        tmp = bytearray(span)
+        self._read(first, memoryview(tmp))
+        tmp[skip:skip + n] = buf
+        self._write(first, memoryview(tmp))
+        return 0
+
+    def ioctl(self, op, arg):
+        if op == IOCTL_BLK_COUNT:
+            return self.nr_sectors
+        if op == IOCTL_BLK_SIZE:
+            return SECTOR_SIZE
+        if op == IOCTL_SYNC:
+            self.sync()
+        return 0
+
+    def read(self, sector, count):
+        """Convenience: return `count` sectors as a new bytearray."""
+        buf = bytearray(count << SECTOR_SHIFT)
+        self.readblocks(sector, buf)
+        return buf
+
+    def pread(self, offset, length):
+        """Convenience for header parsers: `length` bytes at byte `offset`."""
+        buf = bytearray(length)
+        if length:
+            self.readblocks(offset >> SECTOR_SHIFT, buf, offset & 511)
+        return buf
+
+    def sync(self):
+        pass
+
+    def close(self):
+        pass
+
+    def _read(self, sector, mv):
+        raise IOFailure("%s: read not supported" % self.name)
+
+    def _write(self, sector, mv):
+        raise DMError(EROFS, "%s: write not supported" % self.name)
+
+
+class FileDevice(BlockDevice):
+    """An image file on the host or a real /dev node in the guest."""
+
+    def __init__(self, path, readonly=False, name=None, major=0, minor=0,
+                 logical_block_size=SECTOR_SIZE):
+        try:
+            self.f = open(path, "rb" if readonly else "r+b")
+        except OSError as e:
+            err = e.args[0] if e.args and isinstance(e.args[0], int) else ENOENT
+            if err == EACCES and not readonly:
+                raise DMError(EROFS, "%s: cannot open read-write" % path)
+            raise DMError(err, "%s: cannot open: %s" % (path, _oserr(e)))
+        self.path = path
+        self.readonly = readonly
+        self.name = name or path.split("/")[-1]
+        self.major = major
+        self.minor = minor
+        self.logical_block_size = logical_block_size
+        self.f.seek(0, 2)
+        self.nr_sectors = self.f.tell() >> SECTOR_SHIFT
+
+    def _read(self, sector, mv):
+        f = self.f
+        try:
+            f.seek(sector << SECTOR_SHIFT)
+            got = f.readinto(mv)
+            n = len(mv)
+            while got is not None and got < n:
+                more = f.readinto(mv[got:])
+                if not more:
+                    break
+                got += more
+        except OSError as e:
+            raise IOFailure("%s: I/O error reading sector %d: %s"
+                            % (self.name, sector, _oserr(e)))
+        if got != n:
+            raise IOFailure("%s: short read at sector %d" % (self.name, sector))
+
+    def _write(self, sector, mv):
+        f = self.f
+        try:
+            f.seek(sector << SECTOR_SHIFT)
+            f.write(mv)
+        except OSError as e:
+            raise IOFailure("%s: I/O error writing sector %d: %s"
+                            % (self.name, sector, _oserr(e)))
+
+    def sync(self):
+        try:
+            self.f.flush()
+        except OSError as e:
+            raise IOFailure("%s: flush failed: %s" % (self.name, _oserr(e)))
+
+    def close(self):
+        try:
+            self.f.close()
+        except OSError:
+            pass
+
+
+class MemoryDevice(BlockDevice):
+    """A RAM disk; used by tests and by the firmware for scratch devices."""
+
+    def __init__(self, data, name="ram0", major=1, minor=0, readonly=False):
+        if isinstance(data, int):
+            data = bytearray(data)
+        if len(data) & 511:
+            raise DMError(EINVAL, "%s: size is not a multiple of 512" % name)
+        self.data = data
+        self.mv = memoryview(data)
+        self.name = name
+        self.major = major
+        self.minor = minor
+        self.readonly = readonly
+        self.nr_sectors = len(data) >> SECTOR_SHIFT
+
+    def _read(self, sector, mv):
+        o = sector << SECTOR_SHIFT
+        mv[:] = self.mv[o:o + len(mv)]
+
+    def _write(self, sector, mv):
+        o = sector << SECTOR_SHIFT
+        self.mv[o:o + len(mv)] = mv
+
+
+class SliceDevice(BlockDevice):
+    """A window of another device: partitions (vda1) are these."""
+
+    def __init__(self, parent, start, nr_sectors, name, major=0, minor=0,
+                 readonly=False):
+        if start < 0 or nr_sectors < 0 or start + nr_sectors > parent.nr_sectors:
+            raise DMError(EINVAL, "%s: outside %s" % (name, parent.name))
+        self.parent = parent
+        self.start = start
+        self.nr_sectors = nr_sectors
+        self.name = name
+        self.major = major
+        self.minor = minor
+        self.readonly = readonly or parent.readonly
+        self.logical_block_size = parent.logical_block_size
+
+    def _read(self, sector, mv):
+        self.parent.readblocks(self.start + sector, mv)
+
+    def _write(self, sector, mv):
+        self.parent.writeblocks(self.start + sector, mv)
+
+
+def _oserr(e):
+    if e.args and isinstance(e.args[0], int):
+        from dmfw.errors import strerror
+        return strerror(e.args[0])
+    return str(e)

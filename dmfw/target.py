@@ -1,0 +1,68 @@
+# The target interface, in the shape of Linux's struct target_type: a target
+# is constructed from its table arguments (ctr), maps I/O on a sector range
+# of the dm device, and reports its table line and status. Everything a
+# format (LVM, verity, LUKS, DDI) activates is one of these, built from a
+# table line, never a special I/O path.
+
+from dmfw.errors import DMError, EINVAL, EIO
+
+
+class TargetError(DMError):
+    """A constructor refusal: Linux's ti->error string plus errno."""
+
+    def __init__(self, msg, errno=EINVAL):
+        DMError.__init__(self, errno, msg)
+
+
+def parse_u64(s, what):
+    # The kernel parses table numbers with kstrtoull/sscanf("%llu%c"):
+    # plain decimal only, nothing trailing.
+    if not s or not s.isdigit():
+        raise TargetError("Invalid %s" % what)
+    v = int(s)
+    if v >= 1 << 64:
+        raise TargetError("Invalid %s" % what)
+    return v
+
+
+class Target:
+    name = None
+    version = (1, 0, 0)
+    # A target whose device must be loaded read-only (verity).
+    needs_readonly = False
+
+    def __init__(self, ctx, begin, length, args):
+        """ctx is the table being loaded (dmfw.table.Table): ctx.get_device
+        resolves a device argument, ctx.readonly is the table mode,
+        ctx.mapper reaches keyring/platform hooks."""
+        self.ctx = ctx
+        self.begin = begin
+        self.length = length
+
+    # -- I/O. sector is relative to the target start; mv is a memoryview
+    # whose length is a multiple of 512 and lies inside the target.
+    def read(self, sector, mv):
+        raise DMError(EIO, "%s: read not supported" % self.name)
+
+    def write(self, sector, mv):
+        raise DMError(EIO, "%s: write not supported" % self.name)
+
+    # -- reporting
+    def params(self, showkeys=False):
+        """The argument part of `dmsetup table` for this target."""
+        return ""
+
+    def status(self):
+        """The argument part of `dmsetup status` for this target."""
+        return ""
+
+    def message(self, argv):
+        raise TargetError("Unrecognised message received.")
+
+    # -- the devices this target uses: [(device, start, nr_sectors)],
+    # checked against the device size when the table is resumed.
+    def areas(self):
+        return []
+
+    def dtr(self):
+        pass

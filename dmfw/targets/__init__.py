@@ -1,0 +1,42 @@
+# Target registry: type name -> module, imported only when a table uses it,
+# so firmware pays memory for the targets it needs.
+
+_MODULES = {
+    "linear": "dmfw.targets.linear",
+    "striped": "dmfw.targets.striped",
+    "zero": "dmfw.targets.zero",
+    "error": "dmfw.targets.error",
+    "verity": "dmfw.targets.verity",
+    "crypt": "dmfw.targets.crypt",
+    "mirror": "dmfw.targets.mirror",
+    "raid": "dmfw.targets.raid",
+    "thin-pool": "dmfw.targets.thin",
+    "thin": "dmfw.targets.thin",
+}
+
+_loaded = {}
+
+
+def target_class(name):
+    if name in _loaded:
+        return _loaded[name]
+    modname = _MODULES.get(name)
+    if modname is None:
+        return None
+    try:
+        mod = __import__(modname, None, None, ["TARGETS"])
+    except ImportError:
+        return None
+    for cls in mod.TARGETS:
+        _loaded[cls.name] = cls
+    return _loaded.get(name)
+
+
+def available():
+    """Target classes that can be loaded, for `dmsetup targets`."""
+    out = []
+    for name in _MODULES:
+        cls = target_class(name)
+        if cls is not None and cls not in out:
+            out.append(cls)
+    return out
