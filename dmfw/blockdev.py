@@ -34,6 +34,10 @@ class BlockDevice:
     def devno(self):
         return "%d:%d" % (self.major, self.minor)
 
+    def io_opt(self):
+        """Optimal I/O size in bytes (0: none), stacked as the kernel does."""
+        return 0
+
     def size_bytes(self):
         return self.nr_sectors << SECTOR_SHIFT
 
@@ -216,6 +220,9 @@ class SliceDevice(BlockDevice):
         self.minor = minor
         self.readonly = readonly or parent.readonly
         self.logical_block_size = parent.logical_block_size
+
+    def io_opt(self):
+        return self.parent.io_opt()
 
     def _read(self, sector, mv):
         self.parent.readblocks(self.start + sector, mv)

@@ -55,7 +55,7 @@ class DMError(Exception):
     """Base of every error dmfw raises on purpose: errno + one-line message."""
 
     def __init__(self, errno, msg=None):
-        Exception.__init__(self, msg or strerror(errno))
+        super().__init__(msg or strerror(errno))
         self.errno = errno
         self.msg = msg or strerror(errno)
 

@@ -3,8 +3,8 @@
 # no zero lengths, a known target type, constructor arguments accepted.
 # Device-size checks happen at resume, as in the kernel.
 
-from dmfw.errors import DMError, EINVAL, ENODEV, ENXIO
-from dmfw.target import TargetError
+from dmfw.errors import DMError, EINVAL, ENODEV
+from dmfw.target import TargetError, lcm_not_zero
 from dmfw.targets import target_class
 
 
@@ -80,7 +80,7 @@ class Table:
         """dm_get_device(): resolve a device argument and hold it."""
         dev = self.mapper.devices.find(spec)
         if dev is None:
-            raise TargetError("Device lookup failed", ENXIO)
+            raise TargetError("Device lookup failed", ENODEV)
         if dev is self.md or self.mapper.depends_on(dev, self.md):
             raise TargetError("Device lookup failed: table would stack %s on itself"
                               % self.md.name)
@@ -89,22 +89,23 @@ class Table:
         return dev
 
     def add_target(self, start, length, ttype, args):
+        where = self.md.devno()
         if length == 0:
-            raise TargetError("zero-length target")
+            raise TargetError("%s: zero-length target" % where)
         cls = target_class(ttype)
         if cls is None:
-            raise TargetError("%s: unknown target type" % ttype)
+            raise TargetError("%s: %s: unknown target type" % (where, ttype))
         end = self.end()
         if start != end:
-            raise TargetError("Gap in table" if start > end else
-                              "Overlapping targets in table")
+            # The kernel says this for overlaps too (adjoin() in dm-table.c).
+            raise TargetError("%s: %s: Gap in table" % (where, ttype))
         if cls.needs_readonly and not self.readonly:
-            raise TargetError("%s: Device must be readonly" % ttype)
+            raise TargetError("%s: %s: Device must be readonly" % (where, ttype))
         argv = split_args(args) if isinstance(args, str) else list(args)
         try:
             t = cls(self, start, length, argv)
         except TargetError as e:
-            raise TargetError("%s: %s" % (ttype, e.msg), e.errno)
+            raise TargetError("%s: %s: %s" % (self.md.devno(), ttype, e.msg), e.errno)
         t.type_name = ttype
         self.targets.append(t)
         self.begins.append(start)
@@ -138,6 +139,12 @@ class Table:
                 hi = mid - 1
         return lo
 
+    def io_opt(self):
+        v = 0
+        for t in self.targets:
+            v = lcm_not_zero(v, t.io_opt())
+        return v
+
     def destroy(self):
         for t in self.targets:
             t.dtr()
@@ -152,7 +159,7 @@ def build(mapper, md, lines, readonly=False):
     t = Table(mapper, md, readonly)
     try:
         if not lines:
-            raise TargetError("Table has no targets")
+            raise TargetError("%s: no targets in table" % md.devno())
         for start, length, ttype, args in lines:
             t.add_target(start, length, ttype, args)
     except DMError:

@@ -25,6 +25,17 @@ def parse_u64(s, what):
     return v
 
 
+def lcm_not_zero(a, b):
+    if not a:
+        return b
+    if not b:
+        return a
+    x, y = a, b
+    while y:
+        x, y = y, x % y
+    return a // x * b
+
+
 class Target:
     name = None
     version = (1, 0, 0)
@@ -63,6 +74,13 @@ class Target:
     # checked against the device size when the table is resumed.
     def areas(self):
         return []
+
+    def io_opt(self):
+        """Stacked optimal I/O size: lcm of the lower devices' (0 = none)."""
+        v = 0
+        for dev, start, n in self.areas():
+            v = lcm_not_zero(v, dev.io_opt())
+        return v
 
     def dtr(self):
         pass

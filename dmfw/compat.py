@@ -1,0 +1,61 @@
+# The few places where MicroPython and CPython differ, in one module.
+
+import time
+
+try:
+    _ticks = time.ticks_ms
+    _diff = time.ticks_diff
+
+    def ticks_ms():
+        return _ticks()
+
+    def elapsed_ms(t0):
+        return _diff(_ticks(), t0)
+except AttributeError:
+    def ticks_ms():
+        return int(time.monotonic() * 1000)
+
+    def elapsed_ms(t0):
+        return ticks_ms() - t0
+
+
+def ticks_us():
+    try:
+        return time.ticks_us()
+    except AttributeError:
+        return int(time.monotonic() * 1000000)
+
+
+def elapsed_us(t0):
+    try:
+        return time.ticks_diff(time.ticks_us(), t0)
+    except AttributeError:
+        return ticks_us() - t0
+
+
+def is_micropython():
+    import sys
+    return sys.implementation.name == "micropython"
+
+
+def isatty(f):
+    try:
+        return f.isatty()
+    except (AttributeError, OSError):
+        return False
+
+
+def listdir(path):
+    import os
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def read_text(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None

@@ -1,0 +1,241 @@
+# The firmware shell: one object holding the device mapper, the block
+# devices and the output streams, and a loop that runs command lines.
+# The same code is the `dmfw shell` on the host and the firmware console
+# in the guest.
+
+import sys
+
+from dmfw.errors import DMError, UsageError
+from dmfw.devices import DeviceRegistry
+from dmfw.mapper import DeviceMapper
+from dmfw.shell.parse import split_commands, incomplete, expand
+from dmfw.shell.commands import COMMANDS
+
+PROMPT = "dmfw> "
+
+# Linux's major numbers for the disks a firmware meets (virtio-blk gets the
+# first dynamic major, 254, in the reference guest).
+_MAJORS = (("vd", 254, 16), ("sd", 8, 16), ("hd", 3, 64), ("xvd", 202, 16))
+
+
+def linux_devno(name):
+    """major, minor Linux would give a whole disk called `name`."""
+    for prefix, major, step in _MAJORS:
+        if name.startswith(prefix) and len(name) == len(prefix) + 1:
+            return major, (ord(name[-1]) - ord("a")) * step
+    if name.startswith("loop") and name[4:].isdigit():
+        return 7, int(name[4:])
+    return 259, 0
+
+
+class Shell:
+    def __init__(self, out=None, err=None):
+        self.out = out or sys.stdout
+        self.errout = err or sys.stderr
+        self.devices = DeviceRegistry()
+        self.dm = DeviceMapper(self.devices)
+        self.status = 0
+        self.failed = 0
+        self.stdin_path = None
+        self.running = True
+        self._mods = {}
+
+    # -- output
+    def write(self, s):
+        self.out.write(s)
+
+    def error(self, line):
+        self.errout.write(line + "\n")
+
+    def flush(self):
+        for f in (self.out, self.errout):
+            try:
+                f.flush()
+            except AttributeError:
+                pass
+
+    # -- input for commands that take data (`cmd < FILE`, or a path)
+    def read_input(self, path):
+        if path == "-" or path is None:
+            path = self.stdin_path
+            if path is None:
+                data = sys.stdin.read()
+                return data.encode() if isinstance(data, str) else data
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError:
+            raise UsageError("%s: cannot open file" % path)
+
+    # -- disks
+    def attach(self, devpath, filepath, readonly=False, devno=None):
+        from dmfw.blockdev import FileDevice
+        name = devpath[5:] if devpath.startswith("/dev/") else devpath
+        if devno is None:
+            devno = linux_devno(name)
+        dev = FileDevice(filepath, readonly=readonly, name=name,
+                         major=devno[0], minor=devno[1])
+        self.devices.add(dev)
+        self.scan_partitions(dev)
+        return dev
+
+    def scan_sys(self):
+        """Attach the real disks the kernel shows (guest / real hardware)."""
+        from dmfw.compat import listdir, read_text
+        from dmfw.errors import DMError as _E
+        for name in sorted(listdir("/sys/block")):
+            if name.startswith("dm-") or name.startswith("ram") or \
+                    name in self.devices.by_name:
+                continue
+            devno = read_text("/sys/block/%s/dev" % name)
+            size = read_text("/sys/block/%s/size" % name)
+            if not devno or not size or int(size) == 0:
+                continue
+            ma, mi = devno.strip().split(":")
+            ro = read_text("/sys/block/%s/ro" % name)
+            try:
+                self.attach("/dev/" + name, "/dev/" + name,
+                            readonly=bool(ro and ro.strip() == "1"),
+                            devno=(int(ma), int(mi)))
+            except _E:
+                try:
+                    self.attach("/dev/" + name, "/dev/" + name, readonly=True,
+                                devno=(int(ma), int(mi)))
+                except _E as e:
+                    self.error("%s: %s" % (name, e))
+
+    def scan_partitions(self, dev):
+        try:
+            from dmfw.disk import scan_partitions
+        except ImportError:
+            return
+        try:
+            scan_partitions(self.devices, dev)
+        except DMError as e:
+            self.error("%s: %s" % (dev.name, e))
+
+    # -- running commands
+    def run_line(self, line):
+        try:
+            cmds = split_commands(line)
+        except UsageError as e:
+            self.error("dmfw: %s" % e)
+            self._set_status(2)
+            return self.status
+        for argv, redirect in cmds:
+            self.run(expand(argv, self.status), redirect)
+            if not self.running:
+                break
+        return self.status
+
+    def run(self, argv, redirect=None):
+        name = argv[0]
+        if name == "exit":
+            self.running = False
+            code = self.failed
+            if len(argv) > 1 and argv[1].isdigit():
+                code = int(argv[1])
+            self.status = code
+            return code
+        entry = COMMANDS.get(name)
+        if entry is None:
+            self.error("dmfw: %s: command not found" % name)
+            return self._set_status(127)
+        self.stdin_path = redirect
+        try:
+            fn = self._command(entry)
+            st = fn(self, argv)
+        except DMError as e:
+            self.error("%s: %s" % (name, e))
+            st = 1
+        except KeyboardInterrupt:
+            self.error("^C")
+            st = 130
+        finally:
+            self.stdin_path = None
+        self.flush()
+        return self._set_status(st or 0)
+
+    def _command(self, entry):
+        mod = self._mods.get(entry[0])
+        if mod is None:
+            mod = __import__(entry[0], None, None, [entry[1]])
+            self._mods[entry[0]] = mod
+        return getattr(mod, entry[1])
+
+    def _set_status(self, st):
+        self.status = st
+        if st:
+            self.failed = st
+        return st
+
+    def repl(self, f, prompt):
+        buf = ""
+        while self.running:
+            if prompt:
+                self.write("> " if buf else PROMPT)
+                self.flush()
+            try:
+                line = f.readline()
+            except KeyboardInterrupt:
+                self.write("^C\n")
+                buf = ""
+                continue
+            if not line:
+                break
+            line = line.rstrip("\r\n") if isinstance(line, str) else \
+                line.decode().rstrip("\r\n")
+            buf = buf + "\n" + line if buf else line
+            if incomplete(buf):
+                continue
+            self.run_line(buf)
+            buf = ""
+        return self.failed
+
+
+def main(argv):
+    """dmfw shell [--disk /dev/NAME=FILE]... [--ro] [--scan] [-c CMDS] [-i]"""
+    from dmfw.compat import isatty
+    sh = Shell()
+    script = None
+    interactive = False
+    i = 0
+    nextdisk = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("--disk", "--ro-disk") and i + 1 < len(argv):
+            spec = argv[i + 1]
+            i += 2
+            if "=" in spec:
+                devpath, path = spec.split("=", 1)
+            else:
+                devpath, path = "/dev/vd" + chr(ord("a") + nextdisk), spec
+            nextdisk += 1
+            try:
+                sh.attach(devpath, path, readonly=(a == "--ro-disk"))
+            except DMError as e:
+                sh.error("dmfw: --disk %s: %s" % (spec, e))
+                return 1
+        elif a == "--scan":
+            sh.scan_sys()
+            i += 1
+        elif a == "-c" and i + 1 < len(argv):
+            script = argv[i + 1]
+            i += 2
+        elif a == "-i":
+            interactive = True
+            i += 1
+        elif a in ("-h", "--help"):
+            sh.write(main.__doc__ + "\n")
+            return 0
+        else:
+            sh.error("dmfw shell: unknown argument %s" % a)
+            return 2
+    if script is not None:
+        for line in script.split("\n"):
+            sh.run_line(line)
+            if not sh.running:
+                break
+        return sh.status if not sh.running else sh.failed
+    prompt = interactive or isatty(sys.stdin)
+    return sh.repl(sys.stdin, prompt)
