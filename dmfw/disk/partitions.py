@@ -74,26 +74,32 @@ def is_whole_disk(dev):
         getattr(dev, "partno", None) is None
 
 
-def scan_partitions(devices, warn=None):
-    """Find GPTs on every whole disk in the registry not yet scanned and add
-    their partitions. Called by the shell at start and after attaching a
-    disk. Disks without a GPT are skipped silently; damage repaired from the
-    backup header is reported through warn(line)."""
+def _stderr(line):
+    import sys
+    sys.stderr.write(line + "\n")
+
+
+def scan(devices, disk=None, warn=None):
+    """Find the GPT on `disk` (or on every whole disk in the registry not yet
+    scanned) and add its partitions. Disks without a GPT are skipped
+    silently, as Linux does; repairs from the backup header are reported
+    through warn(line) (standard error by default, like the kernel's log)."""
     from dmfw.disk.gpt import read_gpt
+    if warn is None:
+        warn = _stderr
+    disks = [disk] if disk is not None else \
+        [devices.find(n) for n in devices.names()]
     added = []
-    for name in devices.names():
-        disk = devices.find(name)
-        if disk is None or not is_whole_disk(disk) or \
-                getattr(disk, "gpt_scanned", False):
+    for d in disks:
+        if d is None or not is_whole_disk(d) or getattr(d, "gpt_scanned", False):
             continue
-        disk.gpt_scanned = True
+        d.gpt_scanned = True
         try:
-            gpt = read_gpt(disk)
+            gpt = read_gpt(d)
         except DMError:
             continue
-        disk.gpt = gpt
-        if warn is not None:
-            for w in gpt.warnings:
-                warn(w)
-        added.extend(make_partitions(devices, disk, gpt))
+        d.gpt = gpt
+        for w in gpt.warnings:
+            warn(w)
+        added.extend(make_partitions(devices, d, gpt))
     return added
