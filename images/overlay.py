@@ -1,0 +1,38 @@
+"""The per-boot initramfs overlay: the working tree's dmfw/ package and /init.
+
+Linux unpacks every archive given as initrd in order, later files replacing earlier
+ones, so this small archive rides on top of the cached base (images/guest.py): an edit
+to dmfw/ or to the init script needs no rebuild of the base.
+"""
+import io
+import os
+
+from images.cpio import CpioWriter
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+INIT = os.path.join(REPO, "images", "guest-init.sh")
+PYPATH = "usr/lib/dmfw-py"
+
+
+def overlay_bytes(modules, package=os.path.join(REPO, "dmfw")):
+    """The overlay archive: /init, the module list and the dmfw package's .py files."""
+    buf = io.BytesIO()
+    writer = CpioWriter(buf)
+    with open(INIT, "rb") as f:
+        writer.file("init", f.read(), 0o755)
+    writer.file("etc/dmfw-modules", ("\n".join(modules) + "\n").encode())
+    for root, dirs, files in os.walk(package):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__pycache__")))
+        rel = os.path.relpath(root, os.path.dirname(package))
+        for name in sorted(files):
+            if name.endswith(".py"):
+                with open(os.path.join(root, name), "rb") as f:
+                    writer.file("%s/%s/%s" % (PYPATH, rel, name), f.read())
+    writer.close()
+    return buf.getvalue()
+
+
+def write_overlay(path, modules):
+    with open(path, "wb") as f:
+        f.write(overlay_bytes(modules))
+    return path
