@@ -16,10 +16,13 @@ import hashlib
 import json
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
 
 MiB = 1 << 20
+# Bump when what is saved beside the images changes.
+_VERSION = b"3"
 
 # Each recipe: PV image sizes (MiB), whether to fill the data area with
 # pseudo-random bytes (so reads through an LV mean something), and lvm
@@ -61,6 +64,10 @@ RECIPES = {
             "lvcreate -L 8m -n span gvg {pv4}",
             "lvextend -L +16m gvg/span {pv3}",
         ],
+        # Then rename back and forth with growing names (the text changes
+        # length, so the 512-aligned starts drift) until the committed copy
+        # on pv0's first area wraps around the end of the ring.
+        "wrap": ("lvrename vg-one lin lin-{x}", "lvrename vg-one lin-{x} lin"),
     },
     "bench": {
         "sizes": [32] * 8,
@@ -96,6 +103,7 @@ def cache_root():
 def recipe_key(name):
     h = hashlib.sha256(json.dumps(RECIPES[name], sort_keys=True).encode())
     h.update(_LVM_CONF.encode())
+    h.update(_VERSION)
     return "lvm-%s-%s" % (name, h.hexdigest()[:16])
 
 
@@ -140,6 +148,29 @@ def _fill(path, size):
             f.write(block[i % 256:] + block[:i % 256])
 
 
+def _wraps(path):
+    # mda_header at 4096 (pvcreate's first area): size u64@32, slot 0's
+    # offset u64@40 and size u64@48.
+    with open(path, "rb") as f:
+        f.seek(4096)
+        h = f.read(64)
+    size, off, n = struct.unpack_from("<QQQ", h, 32)
+    return off + n > size
+
+
+def _until_wrap(cmds, path, env):
+    for k in range(1, 400):
+        x = "y" * k
+        _run(cmds[0].format(x=x), env)
+        if _wraps(path):
+            # Leave the wrapped copy as the committed one.
+            return k
+        _run(cmds[1].format(x=x), env)
+        if _wraps(path):
+            return k
+    raise RuntimeError("metadata never wrapped")
+
+
 def _build(name, out):
     r = RECIPES[name]
     tmp = tempfile.mkdtemp(prefix="dmfw-lvm-")
@@ -171,6 +202,8 @@ def _build(name, out):
             _run(cmd, env)
         manifest = {"pvs": ["pv%d.img" % i for i in range(len(paths))],
                     "steps": r["steps"], "reports": {}, "text": {}}
+        if "wrap" in r:
+            manifest["wrap_renames"] = _until_wrap(r["wrap"], paths[0], env)
 
         # Tests name their devices after these loops, so lvm2's reports and
         # column widths apply unchanged.
@@ -194,6 +227,7 @@ def _build(name, out):
             "lvs_o": "lvs -o lv_name,lv_size,seg_count,lv_uuid --units k",
             "pvs_o": "pvs -o pv_name,pv_uuid,pe_start,pv_pe_count,pv_pe_alloc_count",
             "vgs_o": "vgs -o vg_name,vg_uuid,vg_seqno,vg_extent_size,vg_free --units m",
+            "pvscan": "pvscan", "vgscan": "vgscan",
         }
         for k, cmd in texts.items():
             manifest["text"][k] = _run(cmd, env)
