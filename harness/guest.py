@@ -123,6 +123,8 @@ class QemuGuest:
                  "-device", "virtio-serial-pci,id=vser0",
                  "-chardev", "socket,id=hvc0,path=%s,server=on,wait=off" % self.sock("hvc"),
                  "-device", "virtconsole,chardev=hvc0,bus=vser0.0",
+                 "-chardev", "socket,id=hvc1,path=%s,server=on,wait=off" % self.sock("attach"),
+                 "-device", "virtconsole,chardev=hvc1,bus=vser0.0",
                  "-qmp", "unix:%s,server=on,wait=off" % self.sock("qmp")]
         # One root port per disk, in order, so the kernel names them vda, vdb, ...;
         # spare ports take hot-plugged disks.
