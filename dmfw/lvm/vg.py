@@ -1,0 +1,426 @@
+# Volume groups as lvm2 sees them: assembled from the PVs found on the
+# block devices (by PV UUID), from the newest committed metadata copy, with
+# the tables lvm2's activation loads (lib/activate/dev_manager.c,
+# libdm-deptree.c). Whatever cannot be mapped exactly as lvm2 maps it is
+# refused with a reason, never approximated.
+
+from dmfw.errors import DMError, FormatError, EINVAL, ENODEV, EOPNOTSUPP, EIO
+from dmfw.lvm import disk, text
+
+
+class LVMError(DMError):
+    def __init__(self, msg, errno=EINVAL):
+        DMError.__init__(self, errno, msg)
+
+
+def dm_name(vg, lv):
+    """lvm2's dm name: each '-' in either name doubled, joined by '-'."""
+    return vg.replace("-", "--") + "-" + lv.replace("-", "--")
+
+
+def _nodash(u):
+    return u.replace("-", "")
+
+
+def _int(sec, key, what):
+    v = sec.get(key)
+    if not isinstance(v, int) or v < 0:
+        raise FormatError("%s: missing or invalid %s" % (what, key))
+    return v
+
+
+def _strlist(sec, key):
+    v = sec.get(key, [])
+    if not isinstance(v, list):
+        return []
+    return [x for x in v if isinstance(x, str)]
+
+
+class PV:
+    def __init__(self, key, sec, vgname):
+        what = "VG %s PV %s" % (vgname, key)
+        self.key = key                      # pv0, pv1, ... in the metadata
+        u = sec.get("id")
+        if not isinstance(u, str) or len(_nodash(u)) != 32:
+            raise FormatError("%s: missing or invalid id" % what)
+        self.uuid = _nodash(u)
+        dv = sec.get("device")
+        self.device_hint = dv if isinstance(dv, str) else None
+        self.status = _strlist(sec, "status")
+        self.dev_size = sec.get("dev_size") if isinstance(sec.get("dev_size"), int) else 0
+        self.pe_start = _int(sec, "pe_start", what)
+        self.pe_count = _int(sec, "pe_count", what)
+        self.section = sec
+        self.dev = None                     # the BlockDevice, when found
+        self.label = None
+        self.alloc = 0                      # extents used by LVs
+
+    def uuid_str(self):
+        return disk.format_uuid(self.uuid)
+
+    def name(self):
+        return "/dev/" + self.dev.name if self.dev is not None else "[unknown]"
+
+
+class Segment:
+    def __init__(self, lv, sec, vg):
+        what = "LV %s/%s %s" % (vg.name, lv.name, sec.name)
+        self.section = sec
+        self.start_extent = _int(sec, "start_extent", what)
+        self.extent_count = _int(sec, "extent_count", what)
+        t = sec.get("type")
+        if not isinstance(t, str):
+            raise FormatError("%s: missing segment type" % what)
+        self.type = t
+        self.stripe_count = 1
+        self.stripe_size = 0
+        self.areas = []                     # [(PV, first extent)]
+        if t == "striped":
+            n = _int(sec, "stripe_count", what)
+            lst = sec.get("stripes")
+            if n < 1 or not isinstance(lst, list) or len(lst) != 2 * n:
+                raise FormatError("%s: stripes do not match stripe_count" % what)
+            if self.extent_count % n:
+                raise FormatError("%s: extent_count %d not divisible by %d stripes"
+                                  % (what, self.extent_count, n))
+            if n > 1:
+                self.stripe_size = _int(sec, "stripe_size", what)
+                if not self.stripe_size:
+                    raise FormatError("%s: zero stripe_size" % what)
+            self.stripe_count = n
+            per = self.extent_count // n
+            for i in range(n):
+                pvkey = lst[2 * i]
+                pe = lst[2 * i + 1]
+                pv = vg.pv_by_key.get(pvkey) if isinstance(pvkey, str) else None
+                if pv is None or not isinstance(pe, int) or pe < 0:
+                    raise FormatError("%s: bad stripe %d" % (what, i))
+                if pe + per > pv.pe_count:
+                    raise FormatError("%s: extents %d-%d beyond the %d of %s"
+                                      % (what, pe, pe + per - 1, pv.pe_count, pvkey))
+                self.areas.append((pv, pe))
+                pv.alloc += per
+
+    def type_name(self):
+        """As `lvs` shows it: a one-stripe `striped` segment is `linear`."""
+        if self.type == "striped" and self.stripe_count == 1:
+            return "linear"
+        return self.type
+
+    def area_len(self):
+        return self.extent_count // self.stripe_count
+
+    def missing(self):
+        return [pv for pv, _ in self.areas if pv.dev is None]
+
+
+class LV:
+    def __init__(self, name, sec, vg):
+        self.vg = vg
+        self.name = name
+        what = "LV %s/%s" % (vg.name, name)
+        u = sec.get("id")
+        if not isinstance(u, str) or len(_nodash(u)) != 32:
+            raise FormatError("%s: missing or invalid id" % what)
+        self.uuid = _nodash(u)
+        self.status = _strlist(sec, "status")
+        self.visible = "VISIBLE" in self.status
+        self.section = sec
+        self.segments = []
+        n = _int(sec, "segment_count", what)
+        for i in range(1, n + 1):
+            s = sec.get("segment%d" % i)
+            if not isinstance(s, text.Section):
+                raise FormatError("%s: segment%d missing" % (what, i))
+            self.segments.append(Segment(self, s, vg))
+        self.segments.sort(key=lambda s: s.start_extent)
+        le = 0
+        for s in self.segments:
+            if s.start_extent != le:
+                raise FormatError("%s: segments are not contiguous at extent %d"
+                                  % (what, le))
+            le += s.extent_count
+        self.extents = le
+
+    def uuid_str(self):
+        return disk.format_uuid(self.uuid)
+
+    def full_name(self):
+        return self.vg.name + "/" + self.name
+
+    def dm_name(self):
+        return dm_name(self.vg.name, self.name)
+
+    def dm_uuid(self):
+        return "LVM-" + self.vg.uuid + self.uuid
+
+    def size(self):
+        return self.extents * self.vg.extent_size
+
+    def writable(self):
+        return "WRITE" in self.status
+
+    def missing(self):
+        out = []
+        for s in self.segments:
+            for pv in s.missing():
+                if pv not in out:
+                    out.append(pv)
+        return out
+
+    def check_activation(self):
+        """None if this LV can be mapped exactly as lvm2 maps it, else why not."""
+        vg = self.vg
+        if vg.refusal:
+            return vg.refusal
+        for s in self.segments:
+            if s.type not in _TABLE_TYPES:
+                return ("LV %s uses segment type \"%s\", which dmfw cannot map "
+                        "(supported: %s); not activating."
+                        % (self.full_name(), s.type, ", ".join(_TABLE_TYPES)))
+        if self.missing():
+            return ("Refusing activation of partial LV %s.  Use '--activationmode "
+                    "partial' to override." % self.full_name())
+        for s in self.segments:
+            for pv, pe in s.areas:
+                end = pv.pe_start + (pe + s.area_len()) * vg.extent_size
+                if end > pv.dev.nr_sectors:
+                    return ("LV %s: /dev/%s has %d sectors, fewer than the %d its "
+                            "extents need (truncated PV?); not activating."
+                            % (self.full_name(), pv.dev.name, pv.dev.nr_sectors, end))
+        return None
+
+    def table(self):
+        """[(start, length, type, args)] exactly as lvm2 loads it."""
+        why = self.check_activation()
+        if why:
+            raise LVMError(why, EOPNOTSUPP if "segment type" in why else ENODEV)
+        es = self.vg.extent_size
+        out = []
+        for s in self.segments:
+            out.append((s.start_extent * es, s.extent_count * es, ) +
+                       _TABLE_TYPES[s.type](s, es))
+        return out
+
+
+def _devspec(dev):
+    if dev.major or dev.minor:
+        return dev.devno()
+    return "/dev/" + dev.name
+
+
+def _striped_line(s, es):
+    # libdm emits a one-area striped segment as `linear`.
+    if s.stripe_count == 1:
+        pv, pe = s.areas[0]
+        return ("linear", "%s %d" % (_devspec(pv.dev), pv.pe_start + pe * es))
+    args = ["%d %d" % (s.stripe_count, s.stripe_size)]
+    for pv, pe in s.areas:
+        args.append("%s %d" % (_devspec(pv.dev), pv.pe_start + pe * es))
+    return ("striped", " ".join(args))
+
+
+_TABLE_TYPES = {
+    "striped": _striped_line,
+    "error": lambda s, es: ("error", ""),
+    "zero": lambda s, es: ("zero", ""),
+}
+
+
+class VG:
+    def __init__(self, root, vgsec):
+        self.root = root
+        self.section = vgsec
+        self.name = vgsec.name
+        what = "VG %s" % self.name
+        u = vgsec.get("id")
+        if not isinstance(u, str) or len(_nodash(u)) != 32:
+            raise FormatError("%s: missing or invalid id" % what)
+        self.uuid = _nodash(u)
+        self.seqno = _int(vgsec, "seqno", what)
+        self.extent_size = _int(vgsec, "extent_size", what)
+        if not self.extent_size:
+            raise FormatError("%s: zero extent_size" % what)
+        self.status = _strlist(vgsec, "status")
+        self.pvs = []
+        self.pv_by_key = {}
+        pvs = vgsec.get("physical_volumes")
+        if isinstance(pvs, text.Section):
+            for s in pvs.sections():
+                pv = PV(s.name, s, self.name)
+                self.pvs.append(pv)
+                self.pv_by_key[s.name] = pv
+        self.lvs = []
+        lvs = vgsec.get("logical_volumes")
+        if isinstance(lvs, text.Section):
+            for s in lvs.sections():
+                self.lvs.append(LV(s.name, s, self))
+        self.refusal = None       # why no LV of this VG may be activated
+        self.copies = []          # [(seqno, checksum, "/dev/x")]
+
+    def uuid_str(self):
+        return disk.format_uuid(self.uuid)
+
+    def lv(self, name):
+        for lv in self.lvs:
+            if lv.name == name:
+                return lv
+        return None
+
+    def visible_lvs(self):
+        return [lv for lv in self.lvs if lv.visible]
+
+    def missing(self):
+        return [pv for pv in self.pvs if pv.dev is None]
+
+    def extent_count(self):
+        return sum([pv.pe_count for pv in self.pvs])
+
+    def free_count(self):
+        return sum([pv.pe_count - pv.alloc for pv in self.pvs])
+
+
+def vg_from_text(data):
+    """Parse one metadata copy → (root Section, VG)."""
+    root = text.parse(data)
+    vgsec = None
+    for k, v in root.items:
+        if isinstance(v, text.Section):
+            vgsec = v
+            break
+    if vgsec is None:
+        raise FormatError("Metadata has no volume group section")
+    if root.get("contents") != "Text Format Volume Group" or root.get("version") != 1:
+        raise FormatError("Metadata is not LVM2 text format version 1")
+    return root, VG(root, vgsec)
+
+
+class Scan:
+    """The result of scanning a set of block devices for LVM2."""
+
+    def __init__(self):
+        self.warnings = []
+        self.labels = []          # [PVLabel] in device order
+        self.vgs = []             # [VG], sorted by name
+        self.orphans = []         # [PVLabel] not in any VG
+
+    def warn(self, msg):
+        if msg not in self.warnings:
+            self.warnings.append(msg)
+
+    def vg(self, name):
+        hits = [v for v in self.vgs if v.name == name]
+        if not hits:
+            raise LVMError("Volume group \"%s\" not found" % name, ENODEV)
+        if len(hits) > 1:
+            raise LVMError("Multiple VGs found with the same name: skipping %s" % name)
+        return hits[0]
+
+    def lv(self, spec):
+        """VG/LV (also /dev/VG/LV) → LV."""
+        s = spec[5:] if spec.startswith("/dev/") else spec
+        i = s.find("/")
+        if i <= 0:
+            raise LVMError("\"%s\": Invalid path for Logical Volume." % spec)
+        vg = self.vg(s[:i])
+        lv = vg.lv(s[i + 1:])
+        if lv is None:
+            raise LVMError("Failed to find logical volume \"%s\"" % s, ENODEV)
+        return lv
+
+
+def _skip(dev):
+    # lvm2's scan_lvs=0: PVs inside LVs are not looked for.
+    u = getattr(dev, "uuid", None)
+    return isinstance(u, str) and u.startswith("LVM-")
+
+
+def scan(devices):
+    """Scan `devices` (a list of BlockDevices) → Scan."""
+    sc = Scan()
+    by_uuid = {}
+    copies = {}               # vg uuid -> [(seqno, checksum, label, text, VG)]
+    for dev in devices:
+        if _skip(dev):
+            continue
+        try:
+            lab = disk.read_label(dev, sc.warn)
+        except DMError as e:
+            sc.warn("/dev/%s: %s" % (dev.name, e))
+            continue
+        if lab is None:
+            continue
+        sc.labels.append(lab)
+        by_uuid.setdefault(lab.uuid, []).append(lab)
+        for m in lab.mdas:
+            if m.text is None:
+                continue
+            try:
+                root, vg = vg_from_text(m.text)
+            except DMError as e:
+                sc.warn("WARNING: Failed to read metadata text at %d off %d size %d on /dev/%s: %s"
+                        % (m.offset + m.text_offset, m.text_offset, m.text_size,
+                           dev.name, e))
+                continue
+            copies.setdefault(vg.uuid, []).append((vg.seqno, m.checksum, lab, m.text, vg))
+    dups = {}
+    for u, labs in by_uuid.items():
+        if len(labs) > 1:
+            dups[u] = labs
+            sc.warn("WARNING: PV %s is found on more than one device: %s."
+                    % (disk.format_uuid(u), ", ".join(["/dev/" + l.dev.name for l in labs])))
+    used = {}
+    for vgid, cs in copies.items():
+        vg = _pick(sc, cs)
+        if vg is None:
+            continue
+        for pv in vg.pvs:
+            labs = by_uuid.get(pv.uuid)
+            if not labs:
+                sc.warn("WARNING: Couldn't find device with uuid %s." % pv.uuid_str())
+                sc.warn("WARNING: VG %s is missing PV %s (last written to %s)."
+                        % (vg.name, pv.uuid_str(), pv.device_hint or "[unknown]"))
+                continue
+            pv.label = labs[0]
+            pv.dev = labs[0].dev
+            used[pv.uuid] = True
+            if pv.uuid in dups and not vg.refusal:
+                vg.refusal = ("Cannot activate LVs in VG %s while PVs appear on "
+                              "duplicate devices." % vg.name)
+        sc.vgs.append(vg)
+    sc.vgs.sort(key=lambda v: v.name)
+    names = {}
+    for vg in sc.vgs:
+        names.setdefault(vg.name, []).append(vg)
+    for n, vgs in names.items():
+        if len(vgs) > 1:
+            sc.warn("WARNING: VG name %s is used by VGs %s."
+                    % (n, " and ".join([v.uuid_str() for v in vgs])))
+    for lab in sc.labels:
+        if lab.uuid not in used:
+            sc.orphans.append(lab)
+    return sc
+
+
+def _pick(sc, cs):
+    """The newest copy wins; copies of one seqno must agree."""
+    best = max([c[0] for c in cs])
+    top = [c for c in cs if c[0] == best]
+    devs = []
+    for seqno, crc, lab, data, _ in cs:
+        if seqno != best:
+            sc.warn("WARNING: Ignoring metadata seqno %d on /dev/%s for seqno %d on "
+                    "/dev/%s for VG %s." % (seqno, lab.dev.name, best,
+                                           top[0][2].dev.name, top[0][4].name))
+        devs.append((seqno, crc, "/dev/" + lab.dev.name))
+    vg = top[0][4]
+    vg.copies = devs
+    for seqno, crc, lab, data, _ in top[1:]:
+        if crc != top[0][1] or data != top[0][3]:
+            sc.warn("WARNING: Inconsistent metadata found for VG %s." % vg.name)
+            vg.refusal = ("VG %s: metadata copies with seqno %d differ (/dev/%s, /dev/%s); "
+                          "not activating." % (vg.name, best, top[0][2].dev.name,
+                                               lab.dev.name))
+            break
+    return vg
+
