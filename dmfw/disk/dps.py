@@ -234,11 +234,23 @@ _UNAME = {
 }
 
 
+# MicroPython's sys.implementation._mpy carries the native code architecture
+# in bits 10-13 (MP_NATIVE_ARCH_*), where os.uname may be missing.
+_MPY_ARCH = {1: "x86", 2: "x86-64", 3: "arm", 4: "arm", 5: "arm", 6: "arm",
+             7: "arm", 8: "arm", 11: "riscv32", 12: "riscv64"}
+
+
 def native_arch():
     """The DPS architecture of the machine running us, or None if unknown."""
+    import os
+    import sys
     try:
-        import os
-        m = os.uname().machine
-    except (ImportError, AttributeError, OSError):
-        return None
-    return _UNAME.get(m)
+        m = _UNAME.get(os.uname().machine)
+        if m:
+            return m
+    except (AttributeError, OSError):
+        pass
+    mpy = getattr(sys.implementation, "_mpy", None)
+    if mpy is not None:
+        return _MPY_ARCH.get((mpy >> 10) & 15)
+    return None

@@ -3,6 +3,7 @@
 
 COMMANDS = {
     "dmsetup": ("dmfw.shell.dmsetup", "main"),
+    "ddi": ("dmfw.shell.ddi", "main"),
     "help": ("dmfw.shell.builtins", "cmd_help"),
     "echo": ("dmfw.shell.builtins", "cmd_echo"),
     "true": ("dmfw.shell.builtins", "cmd_true"),
@@ -21,6 +22,7 @@ COMMANDS = {
 
 HELP = {
     "dmsetup": "device-mapper control, as Linux dmsetup",
+    "ddi": "ddi DISK | ddi open DISK [--arch A] [--root-hash H] [--name N] | ddi ls|cat|sha256 DEV [PATH]",
     "help": "list commands",
     "echo": "print arguments ($? is the last status)",
     "sha256sum": "sha256sum DEV [SECTOR COUNT]: checksum a device or a sector range",
