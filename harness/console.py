@@ -129,7 +129,7 @@ class LinuxConsole(Console):
     def sync(self, timeout=60, every=3.0):
         super().sync(timeout, every)
         # Echo and CR/LF translation off: less traffic, output byte-exact.
-        self.run("stty -echo -onlcr; PS1=''")
+        self.run("stty -echo -onlcr; PS1=''; PS2=''")
 
 
 class FirmwareConsole(Console):
