@@ -13,6 +13,7 @@ from dmfw.disk import dps
 # signature partition DPS describes, and firmware should not allocate it.
 MAX_SIG_BYTES = 1 << 20
 DATA_DESIGNATORS = ("root", "usr")
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 
 
 class Refused(DMError):
@@ -91,6 +92,11 @@ def parse_signature(raw):
     sig = obj.get("signature")
     if not isinstance(sig, str) or not sig:
         raise FormatError("signature partition: no signature")
+    # Checked by hand: CPython and MicroPython differ in what a2b_base64
+    # silently skips.
+    sig = "".join(sig.split())
+    if len(sig) % 4 or [c for c in sig if c not in _B64]:
+        raise FormatError("signature partition: signature is not base64")
     try:
         der = binascii.a2b_base64(sig)
     except (ValueError, TypeError):
