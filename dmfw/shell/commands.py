@@ -18,6 +18,14 @@ COMMANDS = {
     "cmp": ("dmfw.shell.builtins", "cmd_cmp"),
     "time": ("dmfw.shell.builtins", "cmd_time"),
     "selftest": ("dmfw.shell.selftest", "main"),
+    "lvm": ("dmfw.shell.lvm", "main"),
+    "pvs": ("dmfw.shell.lvm", "main"),
+    "vgs": ("dmfw.shell.lvm", "main"),
+    "lvs": ("dmfw.shell.lvm", "main"),
+    "pvscan": ("dmfw.shell.lvm", "main"),
+    "vgscan": ("dmfw.shell.lvm", "main"),
+    "vgchange": ("dmfw.shell.lvm", "main"),
+    "lvchange": ("dmfw.shell.lvm", "main"),
 }
 
 HELP = {
@@ -35,4 +43,5 @@ HELP = {
     "cmp": "cmp DEV1 DEV2: compare two devices byte by byte",
     "time": "time CMD...: run a command and print the elapsed time",
     "selftest": "run the in-firmware self tests",
+    "lvm": "lvm pvs|vgs|lvs|pvscan|vgscan|vgchange|lvchange: LVM2 volume groups",
 }

@@ -1,0 +1,281 @@
+# `lvm` and its bare-name commands (pvs, vgs, lvs, pvscan, vgscan,
+# vgchange, lvchange) with lvm2's output. Every command scans the block
+# devices afresh, as lvm2 does without its cache; messages go out with
+# lvm2's two-space indent.
+
+from dmfw.errors import DMError, UsageError
+from dmfw.lvm import vg as lvmvg
+from dmfw.lvm import report
+from dmfw.lvm import activate as act
+
+ECMD_FAILED = 5
+
+USAGE = ("lvm pvs|vgs|lvs [-o [+]FIELDS] [--segments] [--units U] [--noheadings]"
+         " [--nosuffix] [--separator S] [-a] [NAME...] | pvscan | vgscan |"
+         " vgchange -ay|-an [VG...] | lvchange -ay|-an VG/LV...")
+
+
+def _scan(sh):
+    devs = [sh.devices.by_name[n] for n in sh.devices.names()]
+    sc = lvmvg.scan(devs)
+    for w in sc.warnings:
+        sh.error("  " + w)
+    return sc
+
+
+def _opts(argv, flags, valued):
+    """Split argv into ({opt: value or [values]}, positional). Options
+    taking a value accept `--opt V`, `--opt=V` and `-oV`."""
+    opts = {}
+    pos = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        i += 1
+        if a == "--":
+            pos.extend(argv[i:])
+            break
+        if not a.startswith("-") or a == "-":
+            pos.append(a)
+            continue
+        key = a
+        val = None
+        if a.startswith("--") and "=" in a:
+            key, val = a.split("=", 1)
+        elif not a.startswith("--") and len(a) > 2:
+            key, val = a[:2], a[2:]
+        if key in valued:
+            if val is None:
+                if i >= len(argv):
+                    raise UsageError("Option %s requires an argument." % key)
+                val = argv[i]
+                i += 1
+            opts.setdefault(valued[key], []).append(val)
+        elif key in flags and val is None:
+            opts[flags[key]] = True
+        else:
+            raise UsageError("Unrecognised option %s" % a)
+    return opts, pos
+
+
+_REPORT_FLAGS = {"--segments": "segments", "--noheadings": "noheadings",
+                 "--nosuffix": "nosuffix", "-a": "all", "--all": "all",
+                 "--aligned": "aligned", "-v": "verbose"}
+_REPORT_VALUED = {"-o": "o", "--options": "o", "--units": "units",
+                  "--separator": "separator", "-O": "sort", "--sort": "sort"}
+
+
+def _report(sh, cmd, argv):
+    opts, names = _opts(argv, _REPORT_FLAGS, _REPORT_VALUED)
+    sc = _scan(sh)
+    units = (opts.get("units", ["r"])[-1], not opts.get("nosuffix"))
+    report.size_str(1, units[0])            # reject bad units before output
+    segs = opts.get("segments") and cmd == "lvs"
+    key = "lvs_segments" if segs else cmd
+    kind = {"pvs": "pv", "vgs": "vg", "lvs": "lv"}[cmd]
+    cols = report.columns(report.DEFAULTS[key], opts.get("o", []), kind)
+    if cmd == "pvs":
+        rows = _pv_rows(sc, names)
+    elif cmd == "vgs":
+        rows = _vgs(sc, names)
+    else:
+        rows = _lv_rows(sh, sc, names, opts.get("all"),
+                        segs or [c for c in cols if report.FIELDS[c][3] == "seg"])
+    if cmd != "pvs" and [c for c in cols if report.FIELDS[c][3] == "pv"]:
+        raise UsageError("PV fields are not available in %s" % cmd)
+    sep = opts.get("separator", [None])[-1]
+    sh.write(report.render(cols, rows, units, not opts.get("noheadings"),
+                           sep, sep is None or opts.get("aligned")))
+    return 0
+
+
+def _vgs(sc, names):
+    if not names:
+        return list(sc.vgs)
+    return [sc.vg(n) for n in names]
+
+
+def _pv_rows(sc, names):
+    rows = []
+    for vg in sc.vgs:
+        for pv in vg.pvs:
+            rows.append(report.PVRow(pv, vg))
+    for lab in sc.orphans:
+        rows.append(report.PVRow(None, None, lab))
+    rows.sort(key=lambda r: r.name())
+    if names:
+        want = [n if n.startswith("/dev/") else "/dev/" + n for n in names]
+        for n in want:
+            if n not in [r.name() for r in rows]:
+                raise DMError(2, "Failed to find physical volume \"%s\"." % n)
+        rows = [r for r in rows if r.name() in want]
+    return rows
+
+
+def _lv_rows(sh, sc, names, show_all, per_segment):
+    lvs = []
+    if names:
+        for n in names:
+            if "/" in (n[5:] if n.startswith("/dev/") else n):
+                lvs.append(sc.lv(n))
+            else:
+                lvs.extend(sc.vg(n).lvs)
+    else:
+        for vg in sc.vgs:
+            lvs.extend(vg.lvs)
+    if not show_all:
+        lvs = [lv for lv in lvs if lv.visible]
+    lvs.sort(key=lambda lv: (lv.vg.name, lv.name))
+    rows = []
+    for lv in lvs:
+        md = act.active_device(sh.dm, lv)
+        active = md is not None
+        opened = active and md.open_count() > 0
+        if per_segment:
+            for s in lv.segments:
+                rows.append(report.LVRow(lv, active, opened, s))
+        else:
+            rows.append(report.LVRow(lv, active, opened))
+    return rows
+
+
+def _pvscan(sh, argv):
+    if argv:
+        raise UsageError("pvscan: options are not supported")
+    sc = _scan(sh)
+    rows = _pv_rows(sc, [])
+    if not rows:
+        sh.write("  No matching physical volumes found\n")
+        return 0
+    # lvm2 sizes the columns from its cache, which also holds the orphan
+    # VG's internal name.
+    pvw = max([len(r.name()) for r in rows]) + 2
+    vgw = max([len("#orphans_lvm2")] + [len(v.name) for v in sc.vgs]) + 2
+    total = used = new = 0
+    for r in rows:
+        if r.pv is None:
+            sz = r.size()
+            sh.write("  PV %s    %s lvm2 [%s]\n"
+                     % (_ljust(r.name(), pvw), _ljust(" ", vgw),
+                        report.size_str(sz, "r", True, True)))
+            total += sz
+            new += sz
+        else:
+            sh.write("  PV %s VG %s lvm2 [%s / %s free]\n"
+                     % (_ljust(r.name(), pvw), _ljust(r.vg.name, vgw),
+                        report.size_str(r.size(), "r", True, True),
+                        report.size_str(r.free(), "r", True, True)))
+            total += r.size()
+            used += r.size()
+    n_new = len([r for r in rows if r.pv is None])
+    sh.write("  Total: %d [%s] / in use: %d [%s] / in no VG: %d [%s]\n"
+             % (len(rows), report.size_str(total, "r", True, True),
+                len(rows) - n_new, report.size_str(used, "r", True, True),
+                n_new, report.size_str(new, "r", True, True)))
+    return 0
+
+
+def _ljust(s, w):
+    return s + " " * (w - len(s)) if len(s) < w else s
+
+
+def _vgscan(sh, argv):
+    if argv:
+        raise UsageError("vgscan: options are not supported")
+    sc = _scan(sh)
+    for vg in sc.vgs:
+        sh.write("  Found %svolume group \"%s\" using metadata type lvm2\n"
+                 % ("exported " if "EXPORTED" in vg.status else "", vg.name))
+    return 0
+
+
+def _activation(argv):
+    """-ay / -an / -a y / --activate y|n → True/False, and the rest."""
+    opts, pos = _opts(argv, {}, {"-a": "a", "--activate": "a"})
+    a = opts.get("a")
+    if not a:
+        raise UsageError("one of -ay or -an is required")
+    v = a[-1]
+    if v in ("y", "ay"):
+        return True, pos
+    if v == "n":
+        return False, pos
+    raise UsageError("Invalid argument for --activate: %s" % v)
+
+
+def _change(sh, lv, on):
+    """Activate or deactivate one LV; print and count a failure."""
+    try:
+        if on:
+            act.activate(sh.dm, lv)
+        else:
+            act.deactivate(sh.dm, lv)
+        return True
+    except DMError as e:
+        sh.error("  %s" % e)
+        return False
+
+
+def _vgchange(sh, argv):
+    on, names = _activation(argv)
+    sc = _scan(sh)
+    st = 0
+    try:
+        vgs = _vgs(sc, names)
+    except DMError as e:
+        sh.error("  %s" % e)
+        return ECMD_FAILED
+    for vg in vgs:
+        for lv in vg.visible_lvs():
+            if not _change(sh, lv, on):
+                st = ECMD_FAILED
+        n = len([lv for lv in vg.visible_lvs()
+                 if act.active_device(sh.dm, lv) is not None])
+        sh.write("  %d logical volume(s) in volume group \"%s\" now active\n"
+                 % (n, vg.name))
+    return st
+
+
+def _lvchange(sh, argv):
+    on, names = _activation(argv)
+    if not names:
+        raise UsageError("lvchange: please give VG/LV")
+    sc = _scan(sh)
+    st = 0
+    for n in names:
+        try:
+            lv = sc.lv(n)
+        except DMError as e:
+            sh.error("  %s" % e)
+            st = ECMD_FAILED
+            continue
+        if not _change(sh, lv, on):
+            st = ECMD_FAILED
+    return st
+
+
+_SUB = {
+    "pvs": lambda sh, a: _report(sh, "pvs", a),
+    "vgs": lambda sh, a: _report(sh, "vgs", a),
+    "lvs": lambda sh, a: _report(sh, "lvs", a),
+    "pvscan": _pvscan,
+    "vgscan": _vgscan,
+    "vgchange": _vgchange,
+    "lvchange": _lvchange,
+}
+
+
+def main(sh, argv):
+    name = argv[0]
+    args = argv[1:]
+    if name == "lvm":
+        if not args or args[0] in ("help", "-h", "--help"):
+            sh.write(USAGE + "\n")
+            return 0 if args else 1
+        name = args[0]
+        args = args[1:]
+    fn = _SUB.get(name)
+    if fn is None:
+        sh.error("  No such command '%s'.  Try 'help'." % name)
+        return 3
+    return fn(sh, args)
