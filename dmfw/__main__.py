@@ -11,5 +11,10 @@ def run(argv=None):
     return main(argv[1:])
 
 
+def console():
+    # The `dmfw` console script: `dmfw shell ...`.
+    sys.exit(run())
+
+
 if __name__ == "__main__":
     sys.exit(run())

@@ -238,4 +238,5 @@ def main(argv):
                 break
         return sh.status if not sh.running else sh.failed
     prompt = interactive or isatty(sys.stdin)
-    return sh.repl(sys.stdin, prompt)
+    code = sh.repl(sys.stdin, prompt)
+    return sh.status if not sh.running else code

@@ -4,8 +4,22 @@
 from dmfw.errors import DMError, UsageError, EINVAL
 from dmfw.blockdev import SECTOR_SHIFT, FileDevice
 
-CHUNK = 1 << 20         # bytes moved per request: big enough for throughput,
-                        # small enough for a firmware heap
+def _chunk():
+    # Bytes moved per request: 1 MiB on the host; 64 KiB under MicroPython,
+    # whose heap is a few MiB and fragments on larger buffers.
+    import sys
+    return (64 << 10) if sys.implementation.name == "micropython" else (1 << 20)
+
+
+CHUNK = _chunk()
+_scratch = []
+
+
+def scratch():
+    """One transfer buffer for the whole shell, allocated once."""
+    if not _scratch:
+        _scratch.append(bytearray(CHUNK))
+    return _scratch[0]
 
 
 def open_dev(sh, spec, write=False):
@@ -72,9 +86,11 @@ def _digest(sh, argv, algo):
     return 0
 
 
-def iter_chunks(dev, start, count, chunk=CHUNK):
+def iter_chunks(dev, start, count, buf=None):
     """Yield memoryviews over a reused buffer covering `count` sectors."""
-    buf = bytearray(chunk)
+    if buf is None:
+        buf = scratch()
+    chunk = len(buf)
     mv = memoryview(buf)
     per = chunk >> SECTOR_SHIFT
     sec = start
@@ -153,20 +169,20 @@ def cmd_dd(sh, argv):
             c = _size(o["count"]) * bs
             total = c if c < total else total
     if odev is not None and seek + total > odev.size_bytes():
-        total_fit = odev.size_bytes() - seek
-        if total_fit < 0:
-            total_fit = 0
-    else:
-        total_fit = total
+        # Refuse up front rather than write a partial copy: firmware must
+        # leave a device as it was when a request cannot be completed.
+        raise DMError(28, "dd: error writing '%s': No space left on device "
+                      "(%d bytes at offset %d, device has %d)"
+                      % (dst, total, seek, odev.size_bytes()))
     step = bs if bs >= CHUNK else (CHUNK // bs) * bs
-    buf = bytearray(step)
+    buf = scratch() if step == CHUNK else bytearray(step)
     mv = memoryview(buf)
     t0 = ticks_us()
     done = 0
     err = None
     try:
-        while done < total_fit:
-            n = total_fit - done if total_fit - done < step else step
+        while done < total:
+            n = total - done if total - done < step else step
             part = mv[:n]
             if idev is None:
                 if src == "/dev/zero":
@@ -182,8 +198,6 @@ def cmd_dd(sh, argv):
     except DMError as e:
         err = e
     us = elapsed_us(t0)
-    if total_fit < total and err is None:
-        err = DMError(28, "dd: error writing '%s': No space left on device" % dst)
     if o.get("status") != "none":
         full, part_rec = done // bs, (1 if done % bs else 0)
         sh.error("%d+%d records in" % (full, part_rec))
@@ -345,7 +359,7 @@ def cmd_cmp(sh, argv):
     pos = 0
     lines = 1
     ia = iter_chunks(a, 0, common)
-    ib = iter_chunks(b, 0, common)
+    ib = iter_chunks(b, 0, common, bytearray(CHUNK))
     for ca in ia:
         cb = next(ib)
         if ca != cb:

@@ -1,18 +1,20 @@
 # Target registry: type name -> module, imported only when a table uses it,
 # so firmware pays memory for the targets it needs.
 
-_MODULES = {
-    "linear": "dmfw.targets.linear",
-    "striped": "dmfw.targets.striped",
-    "zero": "dmfw.targets.zero",
-    "error": "dmfw.targets.error",
-    "verity": "dmfw.targets.verity",
-    "crypt": "dmfw.targets.crypt",
-    "mirror": "dmfw.targets.mirror",
-    "raid": "dmfw.targets.raid",
-    "thin-pool": "dmfw.targets.thin",
-    "thin": "dmfw.targets.thin",
-}
+# A list, not a dict: MicroPython's dicts do not keep insertion order and
+# `dmsetup targets` must print the same on both runtimes.
+_MODULES = (
+    ("linear", "dmfw.targets.linear"),
+    ("striped", "dmfw.targets.striped"),
+    ("zero", "dmfw.targets.zero"),
+    ("error", "dmfw.targets.error"),
+    ("verity", "dmfw.targets.verity"),
+    ("crypt", "dmfw.targets.crypt"),
+    ("mirror", "dmfw.targets.mirror"),
+    ("raid", "dmfw.targets.raid"),
+    ("thin-pool", "dmfw.targets.thin"),
+    ("thin", "dmfw.targets.thin"),
+)
 
 _loaded = {}
 
@@ -20,7 +22,10 @@ _loaded = {}
 def target_class(name):
     if name in _loaded:
         return _loaded[name]
-    modname = _MODULES.get(name)
+    modname = None
+    for n, m in _MODULES:
+        if n == name:
+            modname = m
     if modname is None:
         return None
     try:
@@ -35,7 +40,7 @@ def target_class(name):
 def available():
     """Target classes that can be loaded, for `dmsetup targets`."""
     out = []
-    for name in _MODULES:
+    for name, _m in _MODULES:
         cls = target_class(name)
         if cls is not None and cls not in out:
             out.append(cls)

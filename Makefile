@@ -1,0 +1,25 @@
+# The two entry points named in the README. Both set up what is missing
+# first (Debian packages, then a virtualenv with the project installed).
+PY ?= python3
+VENV ?= .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test setup shell bench
+
+demo: setup
+	$(VENV)/bin/dmfw-harness demo
+
+test: setup
+	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	$(VENV)/bin/python -m bench
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/setup-host.sh
+	sh scripts/setup-host.sh
+	$(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test,bench]'
+	touch $(STAMP)

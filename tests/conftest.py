@@ -1,0 +1,24 @@
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def disks(tmp_path):
+    """Two pattern disks attached as /dev/vda (8 MiB) and /dev/vdb (4 MiB)."""
+    from shellrun import pattern_disk
+    a = tmp_path / "a.img"
+    b = tmp_path / "b.img"
+    da = pattern_disk(str(a), 8 << 20, seed=1)
+    db = pattern_disk(str(b), 4 << 20, seed=2)
+    return {"specs": [("/dev/vda", str(a)), ("/dev/vdb", str(b))],
+            "data": {"/dev/vda": da, "/dev/vdb": db},
+            "paths": {"/dev/vda": str(a), "/dev/vdb": str(b)}}
