@@ -293,3 +293,127 @@ def test_shell_files_on_partition():
     want = images._files()["boot/dtb/board.dtb"]
     assert "%s  /boot/dtb/board.dtb" % hashlib.sha256(want).hexdigest() in r.out
     assert r.out.splitlines()[-1] == "1"
+
+
+# -- end to end through the shell: dmfw's own PKCS#7 check, keyring and
+# verity target.
+
+def _shell():
+    from shellrun import new_shell
+    return new_shell()
+
+
+def _run(sh, script):
+    from shellrun import run
+    return run(script, sh=sh)
+
+
+def _trusting(meta):
+    from dmfw.keyring import get_keyring
+    sh = _shell()
+    with open(os.path.join(meta["dir"], "good-cert.pem"), "rb") as f:
+        get_keyring(sh.dm).trust(f.read())
+    return sh
+
+
+@pytest.mark.parametrize("name,args,opened", [
+    ("root", "", ["root"]),
+    ("root-4k", "--name os", ["os-root"]),
+    ("damaged", "", ["root"]),
+    ("root-riscv64", "--arch riscv64", ["root", "usr"]),
+    ("multiarch", "--arch arm64 --name a", ["a-root"]),
+    ("full", "", ["root"]),
+])
+def test_open_and_read(name, args, opened):
+    import hashlib
+    meta = images.load(name)
+    sh = _trusting(meta)
+    r = _run(sh, "ddi open %s %s; echo $?; dmsetup ls" % (meta["image"], args))
+    assert r.out.splitlines()[len(opened)] == "0", r
+    assert sorted(sh.dm.by_name) == sorted(opened)
+    files = images._files()
+    for n in opened:
+        md = sh.dm.get(n)
+        assert md.readonly
+        kind = n.split("-")[-1]
+        r = _run(sh, "ddi cat /dev/mapper/%s designator.txt; "
+                     "ddi sha256 /dev/mapper/%s /VMLINUZ" % (n, n))
+        assert r.status == 0, r
+        assert r.out.startswith(kind + " ")
+        assert hashlib.sha256(files["vmlinuz"]).hexdigest() in r.out
+        # The table is the plan's, and the data reads through verity equal
+        # the partition's bytes.
+        t = _run(sh, "dmsetup table %s" % n).out.split()
+        assert t[2] == "verity"
+        data = sh.devices.get(t[4])
+        assert md.read(0, 64) == data.read(0, 64)
+
+
+def test_signature_checked_by_dmfw_crypto():
+    meta = images.load("root")
+    sh = _shell()
+    r = _run(sh, "ddi open %s; echo $?" % meta["image"])
+    assert "not trusted" in r.err and r.out == "1\n" and not sh.dm.by_name
+    r = _run(sh, "ddi open %s --certificate %s; echo $?"
+             % (meta["image"], os.path.join(meta["dir"], "wrong-cert.pem")))
+    assert "not trusted" in r.err and not sh.dm.by_name
+    r = _run(sh, "ddi open %s --certificate %s; echo $?"
+             % (meta["image"], os.path.join(meta["dir"], "good-cert.der")))
+    assert r.out.endswith("0\n") and list(sh.dm.by_name) == ["root"]
+    r = _run(sh, "ddi open %s --certificate %s; echo $?"
+             % (meta["image"], os.path.join(meta["dir"], "good-cert.der")))
+    assert "already exists" in r.err and r.out == "1\n"
+
+
+@pytest.mark.parametrize("name,args,err", [
+    ("wrongkey", "", "rejected"),
+    ("unsigned", "", "not signed"),
+    ("two-roots", "", "2 candidates for root"),
+    ("multiarch", "--arch s390x", "no root or usr partition for s390x"),
+    ("root", "--root-hash " + "12" * 32, "does not match the signed"),
+])
+def test_refusals_open_nothing(name, args, err):
+    meta = images.load(name)
+    sh = _trusting(meta)        # the good certificate only
+    r = _run(sh, "ddi open %s %s; echo $?; dmsetup ls" % (meta["image"], args))
+    assert err in r.err, r
+    assert r.out.startswith("1\n") and not sh.dm.by_name
+    assert "No devices found" in r.out
+
+
+def test_wrong_key_with_trusted_fingerprint(tmp_path):
+    # The JSON claims the trusted certificate's fingerprint but the
+    # signature was made by another key: dmfw's PKCS#7 check rejects it.
+    good = images.load("root")
+    p = _copy("wrongkey", tmp_path)
+    meta, reg, img = setup("wrongkey", img=p)
+    rh, fpr, der = D.read_signature(img.found[2].dev)
+    with open(os.path.join(good["dir"], "good-cert.der"), "rb") as f:
+        from dmfw.crypto import x509
+        good_fpr = x509.load(f.read())[0].fingerprint
+    import base64
+    obj = {"rootHash": rh, "certificateFingerprint": good_fpr,
+           "signature": base64.b64encode(der).decode()}
+    off, size = _sig_offset(img)
+    with open(p, "r+b") as f:
+        f.seek(off)
+        f.write(json.dumps(obj).encode().ljust(size, b"\0"))
+    sh = _trusting(good)
+    r = _run(sh, "ddi open %s; echo $?" % p)
+    assert "rejected" in r.err and r.out.startswith("1\n") and not sh.dm.by_name
+
+
+def test_failed_second_device_rolls_back(monkeypatch):
+    # root is created, usr fails: root must be removed again.
+    meta = images.load("root-riscv64")
+    sh = _trusting(meta)
+    real = sh.dm.create
+
+    def create(name, **kw):
+        if name == "usr":
+            raise DMError(16, "usr: simulated failure")
+        return real(name, **kw)
+    monkeypatch.setattr(sh.dm, "create", create)
+    r = _run(sh, "ddi open %s --arch riscv64; echo $?" % meta["image"])
+    assert "simulated failure" in r.err and r.out == "1\n"
+    assert not sh.dm.by_name

@@ -319,6 +319,10 @@ def _plan_one(img, d, arch, data, given_hash, name, verify):
 def open_plans(mapper, plans):
     """Create the verity devices, read-only. If one fails the ones already
     made are removed again."""
+    from dmfw.errors import EBUSY
+    for p in plans:
+        if mapper.find(p.name) is not None:
+            raise Refused("/dev/mapper/%s already exists" % p.name, EBUSY)
     made = []
     try:
         for p in plans:

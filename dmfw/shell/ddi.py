@@ -2,8 +2,10 @@
 # systemd-dissect.
 #
 #   ddi DISK                      list the DPS partitions and their pairing
-#   ddi open DISK [--arch A] [--root-hash H] [--name NAME]
+#   ddi open DISK [--arch A] [--root-hash H] [--name NAME] [--certificate F]
 #                                 verify and open root/usr as verity devices
+#                                 (signatures against the keyring's trusted
+#                                 certificates, plus F if given)
 #   ddi ls DEV [PATH]             list a directory of the FAT on DEV
 #   ddi cat DEV PATH              print a file from it
 #   ddi sha256 DEV PATH           checksum a file from it
@@ -14,7 +16,7 @@
 from dmfw.errors import DMError, UsageError
 
 USAGE = ("usage: ddi DISK | ddi open DISK [--arch A] [--root-hash H] "
-         "[--name NAME] | ddi ls|cat|sha256 DEV [PATH]")
+         "[--name NAME] [--certificate FILE] | ddi ls|cat|sha256 DEV [PATH]")
 
 
 def main(sh, argv):
@@ -111,23 +113,29 @@ def _opts(args, names):
     return pos, opts
 
 
-def signature_verifier(sh):
+def signature_verifier(sh, cert_files=()):
     """verify(content, der, fingerprint) against the shell's trusted
-    certificates (dmfw.keyring), raising DMError when it does not hold."""
+    certificates (dmfw.keyring) and any given with --certificate."""
     from dmfw.disk.verify import verifier
-    return verifier(sh.dm)
+    from dmfw.crypto import x509
+    extra = []
+    for path in cert_files:
+        extra.extend(x509.load(sh.read_input(path)))
+    return verifier(sh.dm, extra)
 
 
 def cmd_open(sh, args):
     from dmfw.disk.ddi import dissect, plan_open, open_plans
-    pos, opts = _opts(args, ("--arch", "--root-hash", "--name"))
+    pos, opts = _opts(args, ("--arch", "--root-hash", "--name", "--certificate"))
     if len(pos) != 1:
         raise UsageError(USAGE)
     disk = disk_device(sh, pos[0])
     img = dissect(sh.devices, disk)
     notes = []
     plans = plan_open(img, opts.get("--arch"), opts.get("--root-hash"),
-                      opts.get("--name"), signature_verifier(sh), notes)
+                      opts.get("--name"),
+                      signature_verifier(sh, [opts[k] for k in ("--certificate",)
+                                              if k in opts]), notes)
     for n in notes:
         sh.error("ddi: " + n)
     open_plans(sh.dm, plans)
