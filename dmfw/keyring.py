@@ -1,0 +1,66 @@
+# The firmware's keyring, standing in for the kernel keyrings dm-verity
+# uses: trusted X.509 certificates (the role of the builtin/secondary
+# trusted keyrings) and "user" keys found by description (what
+# `keyctl padd user DESC @u` creates and root_hash_sig_key_desc names).
+
+from dmfw.errors import DMError, EINVAL, EKEYREJECTED
+
+# The kernel's user-key payload limit.
+USER_KEY_MAX = 32767
+
+
+class Keyring:
+    def __init__(self):
+        self.trusted = []
+        self.user = {}          # description -> (serial, payload)
+        self.next_serial = 1000
+        # dm_verity.require_signatures: refuse tables without a signature.
+        self.require_signatures = False
+
+    def trust(self, data):
+        """Add the certificate(s) in a DER or PEM blob; returns them."""
+        from dmfw.crypto import x509
+        certs = x509.load(data)
+        for c in certs:
+            if not [t for t in self.trusted if t.der == c.der]:
+                self.trusted.append(c)
+        return certs
+
+    def add_user_key(self, desc, payload):
+        """keyctl padd user DESC @u: create or update; returns the serial."""
+        if not desc:
+            raise DMError(EINVAL, "key description must not be empty")
+        if len(payload) > USER_KEY_MAX:
+            raise DMError(EINVAL, "user key payload too large")
+        old = self.user.get(desc)
+        serial = old[0] if old else self._serial()
+        self.user[desc] = (serial, bytes(payload))
+        return serial
+
+    def _serial(self):
+        self.next_serial += 1
+        return self.next_serial
+
+    def user_key(self, desc):
+        k = self.user.get(desc)
+        return k[1] if k else None
+
+    def unlink(self, desc):
+        return self.user.pop(desc, None) is not None
+
+    def verify_detached(self, content, sig):
+        from dmfw.crypto.pkcs7 import verify_detached
+        if not self.trusted:
+            raise DMError(EKEYREJECTED, "no trusted certificates in the keyring")
+        return verify_detached(content, sig, self.trusted)
+
+
+def get_keyring(mapper):
+    kr = getattr(mapper, "keyring", None)
+    if kr is None:
+        kr = Keyring()
+        try:
+            mapper.keyring = kr
+        except AttributeError:
+            pass
+    return kr

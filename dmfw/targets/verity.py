@@ -1,0 +1,502 @@
+# dm-verity, as Linux 6.12's drivers/md/dm-verity-target.c (+ -fec.c and
+# -verify-sig.c): a read-only target that returns a data block only after
+# its hash has been checked up the tree to the root digest from the table.
+#
+# Memory: verified hash blocks are kept in a FIFO cache of at most
+# CACHE_BYTES (1 MiB; 256 blocks of 4 KiB) per target, never fewer than
+# the tree's height plus one blocks; check_at_most_once costs one bit per
+# data block. Nothing else grows with the device size.
+
+import binascii
+
+from dmfw.errors import IOFailure, DMError, EIO, EINVAL, ENOENT
+from dmfw.target import Target, TargetError
+from dmfw.verity.tree import Geometry
+from dmfw.crypto import hashes
+
+MODE_EIO = 0
+MODE_LOGGING = 1
+MODE_RESTART = 2
+MODE_PANIC = 3
+
+OPT_MODES = {"ignore_corruption": MODE_LOGGING,
+             "restart_on_corruption": MODE_RESTART,
+             "panic_on_corruption": MODE_PANIC}
+OPT_ERROR_MODES = {"restart_on_error": MODE_RESTART,
+                   "panic_on_error": MODE_PANIC}
+MODE_NAMES = {MODE_LOGGING: "ignore_corruption",
+              MODE_RESTART: "restart_on_corruption",
+              MODE_PANIC: "panic_on_corruption"}
+ERROR_MODE_NAMES = {MODE_RESTART: "restart_on_error",
+                    MODE_PANIC: "panic_on_error"}
+FEC_OPTS = ("use_fec_from_device", "fec_blocks", "fec_start", "fec_roots")
+SIG_OPT = "root_hash_sig_key_desc"
+SIG_ERR = "DM Verity Sig Verification "
+# 5 single-word options + the FEC group (8) + the signature key (2).
+OPTS_MAX = 5 + 8 + 2
+MAX_CORRUPTED_ERRS = 100
+INT_MAX = 0x7fffffff
+
+BLOCK_DATA = 0
+BLOCK_METADATA = 1
+
+
+def _uint(s, bits=32):
+    # sscanf("%u%c") / ("%llu%c"): decimal digits and nothing after.
+    if not s or not s.isdigit():
+        return None
+    v = int(s)
+    return v if v < (1 << bits) else None
+
+
+def _is_pow2(n):
+    return n and not (n & (n - 1))
+
+
+def _log2(n):
+    b = 0
+    while (1 << (b + 1)) <= n:
+        b += 1
+    return b
+
+
+class VerityTarget(Target):
+    name = "verity"
+    version = (1, 11, 0)
+    needs_readonly = True
+    singleton = True
+    # The kernel limits data blocks to PAGE_SIZE: 4096 on x86-64 (the
+    # reference guest); a firmware on 64 KiB pages may raise it to 65536.
+    page_size = 4096
+    CACHE_BYTES = 1 << 20
+
+    def __init__(self, ctx, begin, length, argv):
+        Target.__init__(self, ctx, begin, length, argv)
+        if getattr(ctx, "targets", None):
+            raise TargetError("singleton target type must appear alone in table")
+        self.mode = MODE_EIO
+        self.error_mode = MODE_EIO
+        self.zero_digest = None
+        self.validated = None
+        self.use_tasklet = False
+        self.fec_dev = None
+        self.fec_roots = 0
+        self.fec_blocks = 0
+        self.fec_start = 0
+        self.fec = None
+        self.sig_key_desc = None
+        self.sig = None
+        self.hash_failed = False
+        self.corrupted_errs = 0
+        self.fec_corrected = 0
+        self.fec_level = 0
+        argv = list(argv)
+        if len(argv) < 10:
+            raise TargetError("Not enough arguments")
+        if len(argv) > 10:
+            # Linux parses the "modifier" options first; only the feature
+            # count can fail in that pass.
+            self._feature_count(argv[10:])
+        v = _uint(argv[0])
+        if v is None or v > 1:
+            raise TargetError("Invalid version")
+        self.hash_version = v
+        try:
+            self.data_dev = ctx.get_device(argv[1])
+        except DMError as e:
+            raise TargetError("Data device lookup failed", e.errno)
+        try:
+            self.hash_dev = ctx.get_device(argv[2])
+        except DMError as e:
+            raise TargetError("Hash device lookup failed", e.errno)
+        dbs = _uint(argv[3])
+        if dbs is None or not _is_pow2(dbs) or \
+                dbs < self.data_dev.logical_block_size or dbs > self.page_size:
+            raise TargetError("Invalid data device block size")
+        hbs = _uint(argv[4])
+        if hbs is None or not _is_pow2(hbs) or \
+                hbs < self.hash_dev.logical_block_size or hbs > INT_MAX:
+            raise TargetError("Invalid hash device block size")
+        self.data_bs = dbs
+        self.hash_bs = hbs
+        dshift = _log2(dbs) - 9
+        nblocks = _uint(argv[5], 64)
+        if nblocks is None or ((nblocks << dshift) >> 64):
+            raise TargetError("Invalid data blocks")
+        if length > (nblocks << dshift):
+            raise TargetError("Data device is too small")
+        hstart = _uint(argv[6], 64)
+        if hstart is None or ((hstart << (_log2(hbs) - 9)) >> 64):
+            raise TargetError("Invalid hash start")
+        alg = argv[7]
+        if alg not in hashes.DIGEST_SIZE or not hashes.supported(alg):
+            raise TargetError("Cannot initialize hash function", ENOENT)
+        ds = hashes.DIGEST_SIZE[alg]
+        if hbs < ds * 2:
+            raise TargetError("Digest size too big")
+        self.alg = alg
+        root_hex = argv[8]
+        if len(root_hex) != ds * 2:
+            raise TargetError("Invalid root digest")
+        try:
+            self.root = binascii.unhexlify(root_hex)
+        except (ValueError, TypeError):
+            raise TargetError("Invalid root digest")
+        salt = b""
+        if argv[9] != "-":
+            if len(argv[9]) & 1:
+                raise TargetError("Invalid salt")
+            try:
+                salt = binascii.unhexlify(argv[9])
+            except (ValueError, TypeError):
+                raise TargetError("Invalid salt")
+        self.salt = salt
+        self.data_blocks = nblocks
+        self.hash_start = hstart
+        if len(argv) > 10:
+            self._parse_opts(ctx, argv[10:])
+        # Checked against the string exactly as the table spelled it.
+        self._verify_signature(ctx, root_hex)
+        try:
+            self.geo = Geometry(v, dbs, hbs, nblocks, hstart, alg, salt)
+        except DMError as e:
+            raise TargetError(e.msg, e.errno)
+        if (self.hash_dev.size_bytes() // hbs) < self.geo.hash_end:
+            raise TargetError("Hash device is too small")
+        if self.zero_digest is not None:
+            self.zero_digest = self.geo.zero_digest()
+        self._fec_ctr()
+        self.cache = {}
+        n = self.CACHE_BYTES // hbs
+        if n < self.geo.levels + 1:
+            n = self.geo.levels + 1
+        self.ring = [None] * n
+        self.ring_pos = 0
+
+    # -- construction helpers
+    def _feature_count(self, rest):
+        n = _uint(rest[0])
+        if n is None or n > OPTS_MAX or len(rest) - 1 < n:
+            raise TargetError("Invalid number of feature args")
+        return n
+
+    def _parse_opts(self, ctx, rest):
+        argc = self._feature_count(rest)
+        i = 1
+        while argc:
+            name = rest[i]
+            i += 1
+            argc -= 1
+            low = name.lower()
+            if low in OPT_MODES:
+                if self.mode != MODE_EIO:
+                    raise TargetError("Conflicting error handling parameters")
+                self.mode = OPT_MODES[low]
+            elif low in OPT_ERROR_MODES:
+                if self.error_mode != MODE_EIO:
+                    raise TargetError("Conflicting error handling parameters")
+                self.error_mode = OPT_ERROR_MODES[low]
+            elif low == "ignore_zero_blocks":
+                self.zero_digest = True     # computed once the geometry is known
+            elif low == "check_at_most_once":
+                if self.data_blocks > INT_MAX:
+                    raise TargetError("device too large to use check_at_most_once")
+                self.validated = bytearray((self.data_blocks + 7) >> 3)
+            elif low == "try_verify_in_tasklet":
+                self.use_tasklet = True
+            elif low in FEC_OPTS:
+                if not argc:
+                    raise TargetError("FEC feature arguments require a value")
+                val = rest[i]
+                i += 1
+                argc -= 1
+                self._fec_opt(ctx, low, val)
+            elif low == SIG_OPT:
+                if self.sig_key_desc is not None:
+                    raise TargetError(SIG_ERR + "root_hash_sig_key_desc already specified")
+                if not argc:
+                    raise TargetError(SIG_ERR + "Signature key not specified")
+                desc = rest[i]
+                i += 1
+                argc -= 1
+                from dmfw.keyring import get_keyring
+                sig = get_keyring(ctx.mapper).user_key(desc)
+                if sig is None:
+                    raise TargetError(SIG_ERR + "Invalid key specified")
+                self.sig_key_desc = desc
+                self.sig = sig
+            else:
+                raise TargetError("Unrecognized verity feature request")
+
+    def _fec_opt(self, ctx, name, val):
+        shift = _log2(self.data_bs) - 9
+        if name == "use_fec_from_device":
+            try:
+                self.fec_dev = ctx.get_device(val)
+            except DMError as e:
+                raise TargetError("FEC device lookup failed", e.errno)
+        elif name == "fec_roots":
+            n = _uint(val, 8)
+            if n is None or not (2 <= n <= 24):
+                raise TargetError("Invalid fec_roots")
+            self.fec_roots = n
+        else:
+            n = _uint(val, 64)
+            if n is None or ((n << shift) >> 64):
+                raise TargetError("Invalid " + name)
+            if name == "fec_blocks":
+                self.fec_blocks = n
+            else:
+                self.fec_start = n
+
+    def _verify_signature(self, ctx, root_hex):
+        from dmfw.keyring import get_keyring
+        kr = get_keyring(ctx.mapper)
+        if self.sig is None:
+            if kr.require_signatures:
+                raise TargetError("Root hash verification failed", 126)
+            return
+        try:
+            kr.verify_detached(root_hex.encode(), self.sig)
+        except DMError as e:
+            raise TargetError("Root hash verification failed: %s" % e.msg, e.errno)
+
+    def _fec_ctr(self):
+        if self.fec_dev is None:
+            return
+        from dmfw.verity import fec
+        geo = self.geo
+        if self.data_bs != self.hash_bs:
+            raise TargetError("Block sizes must match to use FEC")
+        if not self.fec_roots:
+            raise TargetError("Missing fec_roots")
+        if not self.fec_blocks:
+            raise TargetError("Missing fec_blocks")
+        rsn = fec.RSM - self.fec_roots
+        rounds = (self.fec_blocks + rsn - 1) // rsn
+        if self.fec_blocks < self.data_blocks + geo.hash_blocks() or not rounds:
+            raise TargetError("Invalid fec_blocks")
+        bs = self.data_bs
+        if self.hash_dev.size_bytes() // bs < self.fec_blocks - self.data_blocks:
+            raise TargetError("Hash device is too small for fec_blocks")
+        # Same units as the kernel's check (start in blocks plus parity
+        # blocks, shifted by the block size bits).
+        if self.fec_dev.size_bytes() // bs < \
+                ((self.fec_start + rounds * self.fec_roots) >> _log2(bs)):
+            raise TargetError("FEC device is too small")
+        if self.data_dev.size_bytes() // bs < self.data_blocks:
+            raise TargetError("Data device is too small")
+        self.fec = fec.Layout(bs, self.fec_roots, self.fec_blocks,
+                              self.data_blocks, self.hash_start, self.fec_start)
+        self.fec_src = fec.Source(self.fec, self.data_dev, self.hash_dev)
+
+    # -- reporting
+    def params(self, showkeys=False):
+        out = "%d %s %s %d %d %d %d %s %s %s" % (
+            self.hash_version, self.data_dev.devno(), self.hash_dev.devno(),
+            self.data_bs, self.hash_bs, self.data_blocks, self.hash_start,
+            self.alg, binascii.hexlify(self.root).decode(),
+            binascii.hexlify(self.salt).decode() if self.salt else "-")
+        opts = []
+        if self.mode != MODE_EIO:
+            opts.append(MODE_NAMES[self.mode])
+        if self.error_mode != MODE_EIO:
+            opts.append(ERROR_MODE_NAMES[self.error_mode])
+        if self.zero_digest is not None:
+            opts.append("ignore_zero_blocks")
+        if self.validated is not None:
+            opts.append("check_at_most_once")
+        if self.use_tasklet:
+            opts.append("try_verify_in_tasklet")
+        if self.fec is not None:
+            opts.append("use_fec_from_device %s fec_blocks %d fec_start %d fec_roots %d"
+                        % (self.fec_dev.devno(), self.fec_blocks,
+                           self.fec_start, self.fec_roots))
+        if self.sig_key_desc is not None:
+            opts.append("%s %s" % (SIG_OPT, self.sig_key_desc))
+        if opts:
+            n = len(opts) + (7 if self.fec is not None else 0) + \
+                (1 if self.sig_key_desc is not None else 0)
+            out += " %d %s" % (n, " ".join(opts))
+        return out
+
+    def status(self):
+        return "C" if self.hash_failed else "V"
+
+    def areas(self):
+        return [(self.data_dev, 0, self.length)]
+
+    def dtr(self):
+        self.cache = {}
+
+    # -- errors
+    def _handle_err(self, kind, block):
+        """verity_handle_err: True when the I/O must fail."""
+        self.hash_failed = True
+        if self.corrupted_errs < MAX_CORRUPTED_ERRS:
+            self.corrupted_errs += 1
+        if self.mode == MODE_LOGGING:
+            return False
+        if self.mode == MODE_RESTART:
+            self.ctx.mapper.platform.restart("dm-verity device corrupted")
+        elif self.mode == MODE_PANIC:
+            self.ctx.mapper.platform.panic("dm-verity device corrupted")
+        return True
+
+    def _io_error(self, e):
+        # restart_on_error / panic_on_error: I/O errors that are not hash
+        # mismatches.
+        if self.error_mode == MODE_PANIC:
+            self.ctx.mapper.platform.panic("dm-verity device has I/O error")
+        elif self.error_mode == MODE_RESTART:
+            self.ctx.mapper.platform.restart("dm-verity device has I/O error")
+        raise e
+
+    def _corrupt(self, kind, block):
+        return IOFailure("%s: %s block %d is corrupted" % (
+            self.data_dev.name, "data" if kind == BLOCK_DATA else "metadata",
+            block))
+
+    # -- the hash tree
+    def _cache_put(self, hb, blk):
+        ring = self.ring
+        old = ring[self.ring_pos]
+        if old is not None:
+            self.cache.pop(old, None)
+        ring[self.ring_pos] = hb
+        self.ring_pos = (self.ring_pos + 1) % len(ring)
+        self.cache[hb] = blk
+
+    def _read_hash_block(self, hb):
+        buf = bytearray(self.hash_bs)
+        off = hb * self.hash_bs
+        self.hash_dev.readblocks(off >> 9, buf, off & 511)
+        return bytes(buf)
+
+    def want_digest(self, block):
+        """The verified expected digest of data block `block`."""
+        geo = self.geo
+        ds = geo.digest_size
+        if not geo.levels:
+            return self.root
+        hb, off = geo.position(block, 0)
+        blk = self.cache.get(hb)
+        if blk is not None:
+            return blk[off:off + ds]
+        want = self.root
+        for lvl in range(geo.levels - 1, -1, -1):
+            hb, off = geo.position(block, lvl)
+            blk = self.cache.get(hb)
+            if blk is None:
+                try:
+                    blk = self._read_hash_block(hb)
+                except IOFailure as e:
+                    blk = self._fec_metadata(hb, want)
+                    if blk is None:
+                        self._io_error(e)
+                    self._cache_put(hb, blk)
+                    want = blk[off:off + ds]
+                    continue
+                if geo.digest(blk) == want:
+                    self._cache_put(hb, blk)
+                else:
+                    fixed = self._fec_metadata(hb, want)
+                    if fixed is not None:
+                        blk = fixed
+                        self._cache_put(hb, blk)
+                    elif self._handle_err(BLOCK_METADATA, hb):
+                        raise self._corrupt(BLOCK_METADATA, hb)
+            want = blk[off:off + ds]
+        return want
+
+    # -- FEC
+    def _fec_correct(self, v, want):
+        if self.fec is None or self.fec_level >= 4:
+            return None
+        from dmfw.verity import fec
+        geo = self.geo
+        self.fec_level += 1
+        try:
+            def erasure(b, data):
+                if b >= self.data_blocks:
+                    return False
+                try:
+                    w = self.want_digest(b)
+                except DMError:
+                    return False
+                return geo.digest(data) != w
+            out = fec.correct(self.fec, self.fec_src, self.fec_dev, v,
+                              lambda blk: geo.digest(blk) == want, erasure)
+        except DMError:
+            out = None
+        finally:
+            self.fec_level -= 1
+        if out is not None:
+            self.fec_corrected += 1
+        return out
+
+    def _fec_metadata(self, hb, want):
+        return self._fec_correct(hb - self.hash_start + self.data_blocks, want)
+
+    # -- I/O
+    def read(self, sector, mv):
+        bs = self.data_bs
+        spb = bs >> 9
+        n = len(mv) >> 9
+        first = sector // spb
+        last = (sector + n - 1) // spb
+        if last >= self.data_blocks:
+            raise IOFailure("%s: io out of range" % self.data_dev.name)
+        aligned = not (sector % spb) and not (n % spb)
+        if aligned:
+            buf = mv
+        else:
+            # The kernel refuses unaligned I/O; a firmware reader (FAT wants
+            # 512-byte sectors) gets whole verified blocks copied out.
+            buf = memoryview(bytearray((last - first + 1) * bs))
+        try:
+            self.data_dev.readblocks(first * spb, buf)
+            ioerr = None
+        except IOFailure as e:
+            if self.fec is None:
+                self._io_error(e)
+            ioerr = e
+        for i in range(last - first + 1):
+            self._verify_block(first + i, buf[i * bs:(i + 1) * bs], ioerr)
+        if not aligned:
+            skip = (sector - first * spb) << 9
+            mv[:] = buf[skip:skip + len(mv)]
+
+    def _verify_block(self, b, d, ioerr):
+        v = self.validated
+        if v is not None and ioerr is None and v[b >> 3] & (1 << (b & 7)):
+            return
+        try:
+            want = self.want_digest(b)
+        except DMError:
+            d[:] = bytes(len(d))
+            raise
+        zd = self.zero_digest
+        if zd is not None and want == zd:
+            d[:] = bytes(len(d))
+            return
+        if ioerr is None and self.geo.digest(d) == want:
+            if v is not None:
+                v[b >> 3] |= 1 << (b & 7)
+            return
+        fixed = self._fec_correct(b, want)
+        if fixed is not None:
+            d[:] = fixed
+            return
+        if ioerr is not None:
+            self._io_error(ioerr)
+        if self._handle_err(BLOCK_DATA, b):
+            # Never hand out data that failed its hash.
+            d[:] = bytes(len(d))
+            raise self._corrupt(BLOCK_DATA, b)
+
+    def write(self, sector, mv):
+        raise IOFailure("%s: verity target is read-only" % self.data_dev.name)
+
+
+TARGETS = [VerityTarget]
