@@ -143,7 +143,9 @@ def _pvscan(sh, argv):
     if argv:
         raise UsageError("pvscan: options are not supported")
     sc = _scan(sh)
-    rows = _pv_rows(sc, [])
+    # process_each_pv order: VG by VG, then the PVs in no VG.
+    rows = [report.PVRow(pv, vg) for vg in sc.vgs for pv in vg.pvs] + \
+        [report.PVRow(None, None, lab) for lab in sc.orphans]
     if not rows:
         sh.write("  No matching physical volumes found\n")
         return 0
