@@ -118,13 +118,13 @@ class FatFS:
         out = []
         c = first
         left = nbytes
-        seen = 0
+        seen = set()
         while c is not None and (left is None or left > 0):
             if c < 2 or c >= self.clusters + 2:
                 raise FormatError("%s: cluster %d out of range" % (self.dev.name, c))
-            seen += 1
-            if seen > self.clusters:
+            if c in seen:
                 raise FormatError("%s: cluster chain loops" % self.dev.name)
+            seen.add(c)
             off = self.data_start + (c - 2) * self.cluster_bytes
             n = self.cluster_bytes if left is None else min(left, self.cluster_bytes)
             if out and out[-1][0] + out[-1][1] == off:

@@ -1,0 +1,180 @@
+# The pure-Python FAT reader (CPython's stand-in for MicroPython's VfsFat)
+# against file systems made by mkfs.vfat and filled by mtools, for each FAT
+# width; and the same listing/content from MicroPython's own VfsFat.
+
+import hashlib
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from dmfw.blockdev import FileDevice, MemoryDevice
+from dmfw.errors import DMError, FormatError
+from dmfw.fs import open_fs, _Native
+from dmfw.fs.fat import FatFS
+
+if not (shutil.which("mkfs.vfat") and shutil.which("mcopy")):
+    pytest.skip("needs dosfstools and mtools", allow_module_level=True)
+
+ENV = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+
+
+def _blob(tag, n):
+    out = bytearray()
+    i = 0
+    while len(out) < n:
+        out += hashlib.sha256(("%s%d" % (tag, i)).encode()).digest()
+        i += 1
+    return bytes(out[:n])
+
+
+FILES = {
+    "README": b"plain 8.3 upper-case name\n",
+    "lower.txt": b"lower-case 8.3 name (NT case bits)\n",
+    "Mixed Case Long Name.Data": _blob("mixed", 5000),
+    "dir/sub dir/deep-file.bin": _blob("deep", 70000),
+    "dir/empty": b"",
+    "many/" + "f%03d.txt" % 0: b"0",
+}
+# Enough entries to spill a directory over several clusters.
+for _i in range(1, 90):
+    FILES["many/f%03d-with-a-long-name.txt" % _i] = ("%d\n" % _i).encode()
+
+
+def make_fat(path, bits, size_kb, files, cluster=None):
+    args = ["mkfs.vfat", "-C", "--invariant", "-F", str(bits), "-n", "T%d" % bits]
+    if cluster:
+        args += ["-s", str(cluster)]
+    subprocess.run(args + [path, str(size_kb)], check=True, capture_output=True)
+    made = set()
+    for name in sorted(files):
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            d = "/".join(parts[:i])
+            if d not in made:
+                subprocess.run(["mmd", "-i", path, "::/" + d], check=True,
+                               capture_output=True, env=ENV)
+                made.add(d)
+        src = path + ".src"
+        with open(src, "wb") as f:
+            f.write(files[name])
+        subprocess.run(["mcopy", "-i", path, src, "::/" + name], check=True,
+                       capture_output=True, env=ENV)
+        os.unlink(src)
+
+
+def mtools_tree(path):
+    """name -> size for every file, as mtools lists it."""
+    out = subprocess.run(["mdir", "-/", "-b", "-i", path, "::/"], check=True,
+                         capture_output=True, text=True, env=ENV).stdout
+    return sorted(l[2:] for l in out.splitlines() if not l.endswith("/"))
+
+
+def walk(fs, path="/"):
+    out = []
+    for name, is_dir, size in fs.listdir(path):
+        p = path.rstrip("/") + "/" + name
+        if is_dir:
+            out.append(p + "/")
+            out.extend(walk(fs, p))
+        else:
+            out.append(p)
+    return out
+
+
+@pytest.fixture(scope="module", params=[(12, 4096, None), (16, 20480, 1),
+                                        (32, 40960, 1), (32, 307200, 8)])
+def fat(request, tmp_path_factory):
+    bits, kb, cl = request.param
+    path = str(tmp_path_factory.mktemp("fat") / ("fat%d.img" % bits))
+    make_fat(path, bits, kb, FILES, cl)
+    return bits, path
+
+
+def test_kind_and_tree(fat):
+    bits, path = fat
+    fs = FatFS(FileDevice(path, readonly=True))
+    assert fs.kind == "FAT%d" % bits
+    mine = sorted(p for p in walk(_Native(fs)) if not p.endswith("/"))
+    assert mine == mtools_tree(path)
+    assert sorted(p[1:] for p in mine) == sorted(FILES)
+
+
+def test_content_and_case(fat):
+    bits, path = fat
+    fs = _Native(FatFS(FileDevice(path, readonly=True)))
+    for name, data in FILES.items():
+        with fs.open(name) as f:
+            assert f.read() == data
+        assert fs.open(name.upper()).read() == data
+    f = fs.open("dir/sub dir/deep-file.bin")
+    buf = bytearray(3000)
+    got = b""
+    while True:
+        n = f.readinto(buf)
+        if not n:
+            break
+        got += bytes(buf[:n])
+    assert got == FILES["dir/sub dir/deep-file.bin"]
+
+
+def test_errors(fat):
+    bits, path = fat
+    fs = _Native(FatFS(FileDevice(path, readonly=True)))
+    with pytest.raises(DMError, match="no such file"):
+        fs.open("nope")
+    with pytest.raises(DMError, match="is a directory"):
+        fs.open("dir")
+    with pytest.raises(DMError, match="not a directory"):
+        fs.listdir("README")
+    with pytest.raises(DMError, match="not a directory"):
+        fs.open("README/x")
+
+
+def test_not_fat():
+    with pytest.raises(FormatError):
+        FatFS(MemoryDevice(1 << 20))
+
+
+def test_loop_in_chain(tmp_path):
+    # A FAT entry pointing back at itself: reported, not followed forever.
+    path = str(tmp_path / "f.img")
+    make_fat(path, 12, 4096, {"big.bin": _blob("x", 20000)})
+    fs = FatFS(FileDevice(path))
+    e = [x for x in fs.listdir("/") if x.name == "big.bin"][0]
+    c = e.cluster
+    off = fs.fat_start + c + (c >> 1)
+    with open(path, "r+b") as f:
+        f.seek(off)
+        v = int.from_bytes(f.read(2), "little")
+        v = (v & 0x000F) | (c << 4) if c & 1 else (v & 0xF000) | c
+        f.seek(off)
+        f.write(v.to_bytes(2, "little"))
+    with pytest.raises(FormatError, match="loops|shorter"):
+        FatFS(FileDevice(path, readonly=True)).open("big.bin")
+
+
+def test_micropython_vfsfat_agrees(fat):
+    # MicroPython reads the same image through its own FatFs (open_fs picks
+    # VfsFat there): same tree, same checksums.
+    from shellrun import micropython, ROOT
+    if micropython() is None:
+        pytest.skip("no micropython")
+    bits, path = fat
+    prog = ("from dmfw.blockdev import FileDevice\nfrom dmfw.fs import open_fs\n"
+            "import hashlib, binascii\n"
+            "fs = open_fs(FileDevice(%r, readonly=True))\n"
+            "def walk(p):\n"
+            "    for n, d, s in sorted(fs.listdir(p)):\n"
+            "        q = p.rstrip('/') + '/' + n\n"
+            "        if d:\n            walk(q)\n"
+            "        else:\n"
+            "            print(q, binascii.hexlify(hashlib.sha256(fs.open(q).read()).digest()).decode())\n"
+            "print(type(fs).__name__)\nwalk('/')\n") % path
+    p = subprocess.run([micropython(), "-c", prog], capture_output=True, text=True,
+                       env=dict(os.environ, MICROPYPATH=ROOT), cwd=ROOT, timeout=120)
+    lines = p.stdout.splitlines()
+    assert lines[0] == "VfsFatFS", p.stdout + p.stderr
+    want = sorted("/%s %s" % (n, hashlib.sha256(d).hexdigest()) for n, d in FILES.items())
+    assert sorted(lines[1:]) == want
