@@ -85,6 +85,18 @@ class BlockDevice:
         self._write(first, memoryview(tmp))
         return 0
 
+    def readv(self, sector, parts):
+        """Read consecutive sectors into several buffers (whole sectors
+        each): one vectored call where the backend has one."""
+        for mv in parts:
+            self.readblocks(sector, mv)
+            sector += len(mv) >> SECTOR_SHIFT
+
+    def writev(self, sector, parts):
+        for mv in parts:
+            self.writeblocks(sector, mv)
+            sector += len(mv) >> SECTOR_SHIFT
+
     def ioctl(self, op, arg):
         if op == IOCTL_BLK_COUNT:
             return self.nr_sectors
@@ -126,7 +138,10 @@ class FileDevice(BlockDevice):
     def __init__(self, path, readonly=False, name=None, major=0, minor=0,
                  logical_block_size=SECTOR_SIZE):
         try:
-            self.f = open(path, "rb" if readonly else "r+b")
+            # Unbuffered: readinto goes straight into the caller's buffer,
+            # and preadv/pwritev on the descriptor cannot leave a stale
+            # read buffer behind.
+            self.f = open(path, "rb" if readonly else "r+b", buffering=0)
         except OSError as e:
             err = e.args[0] if e.args and isinstance(e.args[0], int) else ENOENT
             if err == EACCES and not readonly:
@@ -162,10 +177,46 @@ class FileDevice(BlockDevice):
         f = self.f
         try:
             f.seek(sector << SECTOR_SHIFT)
-            f.write(mv)
+            put = f.write(mv)
+            n = len(mv)
+            while put is not None and put < n:
+                more = f.write(mv[put:])
+                if not more:
+                    raise OSError(EIO)
+                put += more
         except OSError as e:
             raise IOFailure("%s: I/O error writing sector %d: %s"
                             % (self.name, sector, _oserr(e)))
+
+    def readv(self, sector, parts):
+        pv = _preadv()
+        if pv is None:
+            return BlockDevice.readv(self, sector, parts)
+        n = sum(map(len, parts))
+        self._check(sector, n)
+        try:
+            got = pv(self.f.fileno(), parts, sector << SECTOR_SHIFT)
+        except OSError as e:
+            raise IOFailure("%s: I/O error reading sector %d: %s"
+                            % (self.name, sector, _oserr(e)))
+        if got != n:
+            # Short vectored read (a signal, a device boundary): finish
+            # it piece by piece so the error, if any, names the sector.
+            BlockDevice.readv(self, sector, parts)
+
+    def writev(self, sector, parts):
+        pw = _pwritev()
+        if pw is None or self.readonly:
+            return BlockDevice.writev(self, sector, parts)
+        n = sum(map(len, parts))
+        self._check(sector, n)
+        try:
+            put = pw(self.f.fileno(), parts, sector << SECTOR_SHIFT)
+        except OSError as e:
+            raise IOFailure("%s: I/O error writing sector %d: %s"
+                            % (self.name, sector, _oserr(e)))
+        if put != n:
+            BlockDevice.writev(self, sector, parts)
 
     def sync(self):
         try:
@@ -229,6 +280,24 @@ class SliceDevice(BlockDevice):
 
     def _write(self, sector, mv):
         self.parent.writeblocks(self.start + sector, mv)
+
+
+def _preadv():
+    # CPython's os.preadv: one syscall for all chunks of a stripe.
+    # MicroPython has none; callers then fall back to a loop.
+    try:
+        import os
+        return os.preadv
+    except (ImportError, AttributeError):
+        return None
+
+
+def _pwritev():
+    try:
+        import os
+        return os.pwritev
+    except (ImportError, AttributeError):
+        return None
 
 
 def _oserr(e):

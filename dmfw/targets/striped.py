@@ -50,27 +50,57 @@ class StripedTarget(Target):
         chunk = self.chunk
         n = self.stripes
         total = len(mv) >> SECTOR_SHIFT
+        c = sector // chunk
+        in_chunk = sector - c * chunk
+        stripe = c % n
+        row = c // n
+        if chunk - in_chunk >= total:
+            # Inside one chunk: a single request to a single device.
+            return self._one(stripe, row * chunk + in_chunk + self.starts[stripe],
+                             mv, write)
+        # Pieces of one request that land on the same stripe are contiguous
+        # on that device (chunk c and c+n sit side by side), so each stripe
+        # gets one vectored request instead of one per chunk.
+        first = [0] * n
+        parts = [None] * n
         done = 0
         while done < total:
-            off = sector + done
-            c = off // chunk
-            in_chunk = off - c * chunk
-            stripe = c % n
             cnt = chunk - in_chunk
             if cnt > total - done:
                 cnt = total - done
-            dsec = (c // n) * chunk + in_chunk + self.starts[stripe]
             part = mv[done << SECTOR_SHIFT:(done + cnt) << SECTOR_SHIFT]
-            dev = self.devs[stripe]
-            try:
-                if write:
-                    dev.writeblocks(dsec, part)
-                else:
-                    dev.readblocks(dsec, part)
-            except Exception:
-                self.errors[stripe] += 1
-                raise
+            lst = parts[stripe]
+            if lst is None:
+                first[stripe] = row * chunk + in_chunk + self.starts[stripe]
+                parts[stripe] = [part]
+            else:
+                lst.append(part)
             done += cnt
+            in_chunk = 0
+            stripe += 1
+            if stripe == n:
+                stripe = 0
+                row += 1
+        for i in range(n):
+            if parts[i] is not None:
+                self._one(i, first[i], parts[i], write)
+
+    def _one(self, i, dsec, what, write):
+        dev = self.devs[i]
+        try:
+            if isinstance(what, list):
+                if write:
+                    dev.writev(dsec, what)
+                else:
+                    dev.readv(dsec, what)
+            elif write:
+                dev.writeblocks(dsec, what)
+            else:
+                dev.readblocks(dsec, what)
+        except Exception:
+            # The stripe's status letter turns to D, as the kernel's end_io does.
+            self.errors[i] += 1
+            raise
 
     def read(self, sector, mv):
         self._io(sector, mv, False)
