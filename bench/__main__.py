@@ -21,7 +21,8 @@ def main():
         print("== %s" % name, flush=True)
         try:
             mod = __import__("bench." + name, None, None, ["main"])
-            rc = mod.main([a for a in sys.argv[1:] if a.startswith("-")])
+            flags = [a for a in sys.argv[1:] if a.startswith("-")]
+            rc = mod.main(flags) if mod.main.__code__.co_argcount else mod.main()
             status = status or (rc or 0)
         except SystemExit as e:
             status = status or (e.code or 0)
