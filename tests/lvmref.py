@@ -107,3 +107,9 @@ def committed_text(dev, mda_offset=4096):
     h = dev.pread(mda_offset, 512)
     off, size = struct.unpack_from("<QQ", h, 40)
     return bytes(dev.pread(mda_offset + off, size))
+
+
+def text_offset(dev, mda_offset=4096):
+    """Absolute byte offset of the committed metadata text."""
+    h = dev.pread(mda_offset, 512)
+    return mda_offset + struct.unpack_from("<Q", h, 40)[0]
