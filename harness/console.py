@@ -128,8 +128,9 @@ class LinuxConsole(Console):
 
     def sync(self, timeout=60, every=3.0):
         super().sync(timeout, every)
-        # Echo and CR/LF translation off: less traffic, output byte-exact.
-        self.run("stty -echo -onlcr; PS1=''; PS2=''")
+        # Echo and CR/LF translation off: less traffic, output byte-exact; a
+        # pipeline fails when any part does (dd ... | sha256sum).
+        self.run("stty -echo -onlcr; PS1=''; PS2=''; set -o pipefail")
 
 
 class FirmwareConsole(Console):

@@ -1,0 +1,191 @@
+"""pytest plugin: the session's guest, its disks and the command-line options.
+
+    --interactive       after boot, hand this terminal to the firmware console
+                        (Ctrl-] returns to the tests)
+    --blk FILE          attach FILE as an extra disk after the generated ones
+    --guest-log FILE    console traffic of the session (default: in the temp dir)
+    --lg-env ENV.yaml   (labgrid's own option) drive a board or labgrid's QEMUDriver
+                        instead: only the firmware console exists, and tests marked
+                        qemu_only are skipped
+
+One guest boots per session.  Between tests the consoles are re-synced and both
+device mappers emptied; a guest that stops answering is rebooted.
+"""
+import os
+import subprocess
+import tempfile
+
+import pytest
+
+# The generated disks, in attach order (vda, vdb, ...): name, size, tag, blkdebug
+# rules.  vdd is the scratch disk that write tests change; vde returns I/O errors at
+# FAULT_READ sectors on read and FAULT_WRITE sectors on write.
+FAULT_READ = (2048, 6144)
+FAULT_WRITE = (4096,)
+DISKS = (
+    ("vda", 16 << 20, "a", ()),
+    ("vdb", 16 << 20, "b", ()),
+    ("vdc", 8 << 20, "c", ()),
+    ("vdd", 16 << 20, "d", ()),
+    ("vde", 4 << 20, "e", "faults"),
+)
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("dmfw guest")
+    group.addoption("--interactive", action="store_true",
+                    help="attach the terminal to the firmware console after boot")
+    group.addoption("--blk", action="append", default=[], metavar="FILE",
+                    help="extra disk image for the guest (after the generated ones)")
+    group.addoption("--guest-log", metavar="FILE",
+                    help="file for the guest's console traffic")
+
+
+def _on_board(config):
+    return bool(config.getoption("lg_env", default=None))
+
+
+def pytest_collection_modifyitems(config, items):
+    if not _on_board(config):
+        return
+    skip = pytest.mark.skip(reason="needs QEMU (hot-plug, blkdebug or the kernel oracle)")
+    for item in items:
+        if "qemu_only" in item.keywords:
+            item.add_marker(skip)
+
+
+class GuestSession:
+    """What tests see: consoles, disks, and QEMU when there is one."""
+
+    def __init__(self, config, workdir):
+        self.config = config
+        self.workdir = workdir
+        self.qemu = None
+        self.fw = None
+        self.linux = None
+        self.disks = {}
+        self.extra = list(config.getoption("blk"))
+        self.log = config.getoption("guest_log") or os.path.join(workdir, "console.log")
+        self.boots = 0
+        self.target = None
+
+    # --- disks --------------------------------------------------------------
+    def make_disks(self):
+        from harness.disks import pattern_disk
+        from harness.guest import Disk, blkdebug_rule
+        disks = []
+        for name, size, tag, faults in DISKS:
+            path = os.path.join(self.workdir, name + ".img")
+            pattern_disk(path, size, tag)
+            rules = []
+            if faults:
+                rules = [blkdebug_rule(s, "read") for s in FAULT_READ]
+                rules += [blkdebug_rule(s, "write") for s in FAULT_WRITE]
+            disks.append(Disk(path, errors=rules))
+            self.disks[name] = path
+        for i, path in enumerate(self.extra):
+            disks.append(Disk(path))
+            self.disks["vd" + chr(ord("a") + len(DISKS) + i)] = os.path.abspath(path)
+        return disks
+
+    def expected(self, name, start_sector=0, count=None):
+        """Bytes a generated disk holds (before any test wrote to it)."""
+        from harness.disks import pattern_bytes
+        size, tag = next((s, t) for n, s, t, _ in DISKS if n == name)
+        data = pattern_bytes(size, tag)
+        end = None if count is None else (start_sector + count) * 512
+        return bytes(data[start_sector * 512:end])
+
+    # --- life ---------------------------------------------------------------
+    def boot(self):
+        if _on_board(self.config):
+            self._boot_labgrid()
+        else:
+            from harness.guest import boot
+            # Fresh disks on every boot: a reboot also undoes what write tests did.
+            self.qemu = boot(self.make_disks(), log=self.log)
+            self.fw, self.linux = self.qemu.fw, self.qemu.linux
+        self.boots += 1
+
+    def _boot_labgrid(self):
+        from labgrid import Environment
+        from harness.labgrid import DmfwShellDriver  # noqa: F401 (registers it)
+        env = Environment(self.config.getoption("lg_env"))
+        self.target = env.get_target()
+        strategy = self.target.get_driver("DmfwStrategy")
+        strategy.transition("shell")
+        self.fw = self.target.get_driver("DmfwShellDriver").console()
+
+    def close(self):
+        if self.qemu:
+            self.qemu.close()
+            self.qemu = None
+        if self.target:
+            self.target.cleanup()
+            self.target = None
+
+    def healthy(self):
+        from harness.console import ConsoleError
+        try:
+            for c in (self.fw, self.linux):
+                if c:
+                    c.sync(timeout=20)
+            return True
+        except (ConsoleError, OSError):
+            return False
+
+    def reset(self):
+        """Both device mappers empty, both shells answering; reboot if they do not."""
+        if (self.qemu and not self.qemu.alive()) or not self.healthy():
+            self.close()
+            self.boot()
+        self.fw.run("dmsetup remove_all")
+        if self.linux:
+            self.linux.run("dmsetup remove_all; losetup -D 2>/dev/null")
+
+    def interactive(self, capman):
+        if not self.qemu:
+            return
+        self.qemu.fw.close()
+        with capman.global_and_fixture_disabled():
+            print("\nguest up; firmware console attached, Ctrl-] returns to the tests.\n"
+                  "Linux shell: socat -,raw,echo=0 UNIX-CONNECT:%s\n" % self.qemu.sock("attach"))
+            subprocess.call(["socat", "-,raw,echo=0,escape=0x1d",
+                             "UNIX-CONNECT:" + self.qemu.sock("serial")])
+        from harness.console import FirmwareConsole
+        from harness.guest import _connect
+        self.qemu.fw = self.fw = FirmwareConsole(_connect(self.qemu.sock("serial")), log=self.log)
+        self.fw.sync()
+
+
+@pytest.fixture(scope="session")
+def guest_session(pytestconfig, tmp_path_factory):
+    session = GuestSession(pytestconfig, str(tmp_path_factory.mktemp("guest")))
+    session.boot()
+    try:
+        if pytestconfig.getoption("interactive"):
+            session.interactive(pytestconfig.pluginmanager.getplugin("capturemanager"))
+        if session.qemu:
+            # Where a person can watch: the spare Linux shell of this very guest.
+            reporter = pytestconfig.pluginmanager.getplugin("terminalreporter")
+            if reporter:
+                reporter.write_line(
+                    "\nguest booted in %.1fs; attach: socat -,raw,echo=0 UNIX-CONNECT:%s; log: %s"
+                    % (session.qemu.boot_seconds, session.qemu.sock("attach"), session.log))
+        yield session
+    finally:
+        session.close()
+
+
+@pytest.fixture
+def guest(guest_session):
+    """The session's guest, re-synced and with no dm devices on either side."""
+    guest_session.reset()
+    yield guest_session
+
+
+@pytest.fixture
+def qemu_guest(guest):
+    if guest.qemu is None:
+        pytest.skip("needs the QEMU guest")
+    return guest
