@@ -417,3 +417,33 @@ def test_failed_second_device_rolls_back(monkeypatch):
     r = _run(sh, "ddi open %s --arch riscv64; echo $?" % meta["image"])
     assert "simulated failure" in r.err and r.out == "1\n"
     assert not sh.dm.by_name
+
+
+# -- the firmware path: MicroPython (VfsFat, its own json/binascii) prints
+# exactly what CPython prints.
+
+@pytest.mark.micropython
+@pytest.mark.parametrize("name,script", [
+    ("full", "ddi /dev/vda"),
+    ("damaged-4k", "ddi /dev/vda"),
+    ("full", "ddi open /dev/vda --certificate {cert} --name x;dmsetup table;"
+             "ddi ls /dev/mapper/x-root /;ddi cat /dev/mapper/x-root designator.txt;"
+             "ddi sha256 /dev/mapper/x-root vmlinuz"),
+    ("root-riscv64", "ddi open /dev/vda --arch riscv64 --certificate {cert};dmsetup ls;"
+                     "ddi cat /dev/mapper/usr designator.txt"),
+    ("wrongkey", "ddi open /dev/vda --certificate {cert};echo $?;dmsetup ls"),
+])
+def test_micropython_same_output(name, script, tmp_path):
+    from shellrun import micropython, run_micropython, run_cpython
+    if micropython() is None:
+        pytest.skip("no micropython")
+    meta = images.load(name)
+    cert = os.path.join(meta["dir"], "good-cert.pem")
+    script = script.format(cert=cert)
+    # The MicroPython unix port aborts on an argv string of 256+ bytes.
+    assert len(script) < 256
+    disks = [("/dev/vda", meta["image"])]
+    mp = run_micropython(script, disks)
+    cp = run_cpython(script, disks)
+    assert (mp.out, mp.err, mp.status) == (cp.out, cp.err, cp.status)
+    assert cp.out

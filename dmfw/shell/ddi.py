@@ -84,7 +84,8 @@ def cmd_list(sh, spec):
                      _size(d.size_bytes()), "-", "-"))
     w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
-        out.append("  ".join(r[i].ljust(w[i]) for i in range(len(w))) +
+        out.append("  ".join([r[i] + " " * (w[i] - len(r[i]))
+                              for i in range(len(w))]) +
                    "  " + r[-1] + "\n")
     sh.write("".join(out))
     return 0
