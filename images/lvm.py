@@ -70,13 +70,13 @@ RECIPES = {
         "wrap": ("lvrename vg-one lin lin-{x}", "lvrename vg-one lin-{x} lin"),
     },
     "bench": {
-        "sizes": [32] * 8,
+        "sizes": [48] * 8,
         "fill": True,
         "steps": [
             "pvcreate {pv0} {pv1} {pv2} {pv3} {pv4} {pv5} {pv6} {pv7}",
             "vgcreate -s 4m bvg {pv0} {pv1} {pv2} {pv3} {pv4} {pv5} {pv6} {pv7}",
             "lvcreate -l 48 -i 8 -I 64k -n str bvg",
-            "lvcreate -l 1 -n lin bvg {pv0}",
+            "lvcreate -l 40 -n lin bvg",
         ],
     },
 }
