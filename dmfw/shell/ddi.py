@@ -37,6 +37,14 @@ def disk_device(sh, spec):
     """A whole disk from the registry, or an image file attached as loopN."""
     from dmfw.disk.partitions import is_whole_disk
     dev = sh.devices.find(spec)
+    if dev is None and spec.startswith("/dev/"):
+        # A disk the kernel shows but the shell has not attached (hot-plugged
+        # after start): attach it under its kernel name and numbers.
+        from dmfw.compat import read_text
+        devno = read_text("/sys/block/%s/dev" % spec[5:])
+        if devno and ":" in devno:
+            ma, mi = devno.strip().split(":")
+            dev = sh.attach(spec, spec, readonly=True, devno=(int(ma), int(mi)))
     if dev is None:
         n = 0
         while sh.devices.find("loop%d" % n) is not None:
