@@ -205,3 +205,30 @@ def test_shell_attach_scans(capsys):
     sh.attach("/dev/vdc", ddi.load("damaged")["image"], readonly=True)
     assert sh.devices.get("vdc3").devno() == "254:35"
     assert "primary GPT is invalid" in capsys.readouterr().err
+
+
+def test_dps_table_matches_systemd():
+    # The host's systemd carries the same table (`systemd-id128 show`); every
+    # architecture and designator must agree, in both directions.
+    from dmfw.disk import dps
+    if shutil.which("systemd-id128") is None:
+        pytest.skip("no systemd-id128")
+    out = subprocess.run(["systemd-id128", "show", "--uuid"], check=True,
+                         capture_output=True, text=True).stdout
+    theirs = dict(l.split() for l in out.splitlines()[1:])
+    # systemd spells var-tmp "tmp" and also lists native aliases
+    # (root, root-secondary, ...) that name no new type.
+    mine = {}
+    for a in dps.architectures():
+        for d in dps.ARCH_DESIGNATORS:
+            base, _, rest = d.partition("-")
+            mine["%s-%s%s" % (base, a, "-" + rest if rest else "")] = dps.type_uuid(d, a)
+    for name, u in dps.OTHER_TYPES:
+        mine["tmp" if name == "var-tmp" else name] = u
+    aliases = set("%s%s%s" % (b, s, v) for b in ("root", "usr") for s in ("", "-secondary")
+                  for v in ("", "-verity", "-verity-sig"))
+    assert set(theirs) - set(mine) <= aliases
+    assert {k: theirs[k] for k in theirs if k in mine} == mine
+    for k, u in mine.items():
+        d = dps.lookup(u)
+        assert d is not None and (d[1] is None or d[1] in k)
