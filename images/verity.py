@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 
-_VERSION = b"2"
+_VERSION = b"3"
 TOOLS = ("veritysetup", "openssl")
 
 HASHES = ("sha1", "sha256", "sha512")
@@ -48,8 +48,9 @@ def matrix():
         for alg in HASHES:
             for dbs, hbs in BLOCKS:
                 for sb, lay in LAYOUTS:
-                    roots = FEC_CYCLE[k % len(FEC_CYCLE)] if dbs == hbs else 0
-                    n = SIZES[k % len(SIZES)]
+                    r, l = k // len(LAYOUTS), k % len(LAYOUTS)
+                    roots = FEC_CYCLE[(r + l) % len(FEC_CYCLE)] if dbs == hbs else 0
+                    n = SIZES[(r + 2 * l) % len(SIZES)]
                     salt = "-" if k % 5 == 3 else \
                         hashlib.sha256(b"salt%d" % k).hexdigest()[:(k % 3 + 1) * 16]
                     out.append({"name": "v%d-%s-%d-%d-%s-%s-r%d" % (
@@ -165,14 +166,14 @@ def _build_one(e, d):
     if e["layout"] == "file":
         data = os.path.join(base, "data.img")
         hashf = os.path.join(base, "hash.img")
-        fill(data, data_bytes, e["name"])
+        fill(data, data_bytes, e["name"], bs=dbs)
         hash_offset = 0
         cmd = ["veritysetup", "format", data, hashf] + args
     else:
         data = hashf = os.path.join(base, "image.img")
         # The hash area starts at the next 4 KiB boundary after the data.
         hash_offset = (data_bytes + 4095) // 4096 * 4096
-        fill(data, data_bytes, e["name"])
+        fill(data, data_bytes, e["name"], bs=dbs)
         with open(data, "r+b") as f:
             f.truncate(hash_offset)
         cmd = ["veritysetup", "format", data, hashf, "--hash-offset",

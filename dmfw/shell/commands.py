@@ -3,6 +3,9 @@
 
 COMMANDS = {
     "dmsetup": ("dmfw.shell.dmsetup", "main"),
+    "veritysetup": ("dmfw.shell.veritysetup", "main"),
+    "keyring": ("dmfw.shell.keyring", "cmd_keyring"),
+    "keyctl": ("dmfw.shell.keyring", "cmd_keyctl"),
     "ddi": ("dmfw.shell.ddi", "main"),
     "help": ("dmfw.shell.builtins", "cmd_help"),
     "echo": ("dmfw.shell.builtins", "cmd_echo"),
@@ -30,6 +33,9 @@ COMMANDS = {
 
 HELP = {
     "dmsetup": "device-mapper control, as Linux dmsetup",
+    "veritysetup": "veritysetup format|verify|open|close|status|dump, as cryptsetup's",
+    "keyring": "keyring trust CERT | keyring list: trusted certificates for signatures",
+    "keyctl": "keyctl padd user DESC @u < FILE: store a signature as a user key",
     "ddi": "ddi DISK | ddi open DISK [--arch A] [--root-hash H] [--name N] | ddi ls|cat|sha256 DEV [PATH]",
     "help": "list commands",
     "echo": "print arguments ($? is the last status)",

@@ -324,6 +324,10 @@ class VerityTarget(Target):
         return "C" if self.hash_failed else "V"
 
     def areas(self):
+        # DM_TARGET_SINGLETON also forbids targets *after* this one; the
+        # table learns of those only later, so refuse here at the latest.
+        if len(getattr(self.ctx, "targets", ())) > 1:
+            raise TargetError("singleton target type must appear alone in table")
         return [(self.data_dev, 0, self.length)]
 
     def dtr(self):

@@ -111,7 +111,7 @@ def _level(geo, src, src_off, src_bs, count, emit, buf):
         for i in range(k):
             out[o:o + ds] = geo.digest(mv[i * src_bs:(i + 1) * src_bs])
             o += slot
-        emit(j, out, done)
+        emit(j, out, done, k)
         j += 1
         done += k
 
@@ -128,7 +128,7 @@ def build(geo, data_dev, hash_dev, data_off=0):
     for lvl in range(geo.levels):
         base = geo.level_block[lvl]
 
-        def emit(j, out, first, base=base):
+        def emit(j, out, first, k, base=base):
             hash_dev.writeblocks(((base + j) * hbs) >> 9, out)
         if lvl == 0:
             _level(geo, data_dev, data_off, geo.data_bs, geo.data_blocks,
@@ -172,10 +172,10 @@ def verify(geo, data_dev, hash_dev, root, data_off=0):
             src, src_off, src_bs, n = hash_dev, \
                 geo.level_block[lvl - 1] * hbs, hbs, geo.level_size[lvl - 1]
 
-        def emit(j, out, first, base=base, src_off=src_off, src_bs=src_bs):
+        def emit(j, out, first, k, base=base, src_off=src_off, src_bs=src_bs):
             _readinto(hash_dev, (base + j) * hbs, smv)
             if out != stored:
-                raise VerifyFailed([_where(geo, out, stored, (base + j) * hbs,
+                raise VerifyFailed([_where(geo, out, stored, k, (base + j) * hbs,
                                            src_off + first * src_bs, src_bs),
                                     "Verification of data area failed."])
         _level(geo, src, src_off, src_bs, n, emit, buf)
@@ -185,15 +185,17 @@ def verify(geo, data_dev, hash_dev, root, data_off=0):
         raise VerifyFailed(["Verification of root hash failed."])
 
 
-def _where(geo, want, got, hash_pos, src_pos, src_bs):
+def _where(geo, want, got, k, hash_pos, src_pos, src_bs):
     # The first difference, named the way cryptsetup's create_or_verify
-    # reports it: a digest names the source block, anything else is spare.
+    # walks a hash block: digest, its padding, ..., then the spare tail.
     i = 0
     while want[i] == got[i]:
         i += 1
     ds = geo.digest_size
     slot = geo.slot
     idx = i // slot
-    if i % slot < ds and idx < geo.per_block and any(want[idx * slot:idx * slot + ds]):
-        return "Verification failed at position %d." % (src_pos + idx * src_bs)
-    return "Spare area is not zeroed at position %d." % (hash_pos + i)
+    if idx < k:
+        if i % slot < ds:
+            return "Verification failed at position %d." % (src_pos + idx * src_bs)
+        return "Spare area is not zeroed at position %d." % (hash_pos + idx * slot + ds)
+    return "Spare area is not zeroed at position %d." % (hash_pos + k * slot)
