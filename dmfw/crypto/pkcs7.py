@@ -10,8 +10,12 @@ from dmfw.crypto import der, oids, hashes
 ACCEPTED_DIGESTS = ("sha224", "sha256", "sha384", "sha512")
 
 
-def _alg(node):
+def _alg(node, null_params=False):
     parts = der.seq(node, "AlgorithmIdentifier", 1, 2)
+    if null_params and len(parts) > 1:
+        # Digest and rsaEncryption parameters are absent or NULL.
+        if parts[1].tag != der.NULL or parts[1].end != parts[1].cstart:
+            raise DMError(EBADMSG, "PKCS#7: bad algorithm parameters")
     return der.oid(parts[0]), (parts[1] if len(parts) > 1 else None)
 
 
@@ -35,12 +39,12 @@ def _pss_params(node):
         if len(inner) != 1:
             raise DMError(EBADMSG, "PKCS#7: bad PSS parameters")
         if f.tag == 0xa0:
-            h = _digest_name(_alg(inner[0])[0])
+            h = _digest_name(_alg(inner[0], True)[0])
         elif f.tag == 0xa1:
             m_oid, m_par = _alg(inner[0])
             if m_oid != oids.MGF1 or m_par is None:
                 raise DMError(EBADMSG, "PKCS#7: unsupported PSS mask function")
-            mgf_h = _digest_name(_alg(m_par)[0])
+            mgf_h = _digest_name(_alg(m_par, True)[0])
         elif f.tag == 0xa2:
             salt = der.integer(inner[0])
             if salt < 0 or salt > 1024:
@@ -58,6 +62,8 @@ class SignerInfo:
         f = der.seq(node, "SignerInfo", 5, 7)
         self.version = der.integer(f[0])
         sid = f[1]
+        if self.version != (1 if sid.tag == der.SEQUENCE else 3):
+            raise DMError(EBADMSG, "PKCS#7: bad SignerInfo version")
         self.issuer_raw = self.serial = self.ski = None
         if sid.tag == der.SEQUENCE:
             iss, ser = der.seq(sid, "IssuerAndSerialNumber", 2, 2)
@@ -67,7 +73,8 @@ class SignerInfo:
             self.ski = bytes(sid.content())
         else:
             raise DMError(EBADMSG, "PKCS#7: bad signer identifier")
-        self.digest = _digest_name(_alg(f[2])[0])
+        self.digest_oid = _alg(f[2], True)[0]
+        self.digest = _digest_name(self.digest_oid)
         i = 3
         self.signed_attrs = None
         if f[i].tag == 0xa0:
@@ -76,6 +83,8 @@ class SignerInfo:
         if len(f) < i + 2:
             raise DMError(EBADMSG, "PKCS#7: short SignerInfo")
         self.sig_alg, self.sig_params = _alg(f[i])
+        if self.sig_alg == oids.RSA_ENCRYPTION or self.sig_alg in oids.RSA_WITH:
+            _alg(f[i], True)
         self.signature = der.octets(f[i + 1])
         if len(f) > i + 3 or (len(f) == i + 3 and f[i + 2].tag != 0xa1):
             raise DMError(EBADMSG, "PKCS#7: bad SignerInfo")
@@ -146,8 +155,10 @@ def parse(sig):
     if len(inner) != 1:
         raise DMError(EBADMSG, "PKCS#7: bad content wrapper")
     sd = der.seq(inner[0], "SignedData", 4, 6)
-    der.integer(sd[0])
-    sd[1].expect(der.SET, "digestAlgorithms")
+    if der.integer(sd[0]) not in (1, 3, 4, 5):
+        raise DMError(EBADMSG, "PKCS#7: unsupported SignedData version")
+    listed = [_alg(a, True)[0] for a in
+              sd[1].expect(der.SET, "digestAlgorithms").children()]
     enc = der.seq(sd[2], "EncapsulatedContentInfo", 1, 2)
     if der.oid(enc[0]) != oids.DATA:
         raise DMError(EBADMSG, "PKCS#7: content type is not id-data")
@@ -156,13 +167,19 @@ def parse(sig):
     i = 3
     while i < len(sd) - 1:
         if sd[i].tag == 0xa0:
-            certs = [c.raw() for c in sd[i].children()]
+            # Embedded certificates are never trusted for themselves, but a
+            # malformed one makes the whole message malformed (as in Linux).
+            from dmfw.crypto.x509 import Certificate
+            certs = [Certificate(c.raw()) for c in sd[i].children()]
         elif sd[i].tag != 0xa1:
             raise DMError(EBADMSG, "PKCS#7: unexpected element in SignedData")
         i += 1
     signers = [SignerInfo(n) for n in sd[-1].expect(der.SET, "signerInfos").children()]
     if not signers:
         raise DMError(EBADMSG, "PKCS#7: no signers")
+    for si in signers:
+        if si.digest_oid not in listed:
+            raise DMError(EBADMSG, "PKCS#7: signer digest not in digestAlgorithms")
     return signers, certs, embedded
 
 
