@@ -10,11 +10,14 @@ import os
 from images.cpio import CpioWriter
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Another dmfw tree for the guest (e.g. a deliberately broken copy, to see the guest
+# tests fail); the working tree's by default.
+PACKAGE = os.environ.get("DMFW_GUEST_PACKAGE") or os.path.join(REPO, "dmfw")
 INIT = os.path.join(REPO, "images", "guest-init.sh")
 PYPATH = "usr/lib/dmfw-py"
 
 
-def overlay_bytes(modules, package=os.path.join(REPO, "dmfw")):
+def overlay_bytes(modules, package=PACKAGE):
     """The overlay archive: /init, the module list and the dmfw package's .py files."""
     buf = io.BytesIO()
     writer = CpioWriter(buf)
