@@ -42,10 +42,11 @@ DEFAULT_SALT_SIZE = 32
 _EXIT = {EINVAL: 1, EPERM: 2, ENOMEM: 3, ENODEV: 4, EBUSY: 5}
 
 
-class Fail(Exception):
+class Fail(DMError):
+    """A veritysetup failure: errno plus the lines cryptsetup prints."""
+
     def __init__(self, errno, lines=()):
-        Exception.__init__(self, errno)
-        self.errno = errno
+        DMError.__init__(self, errno, "; ".join(lines) or None)
         self.lines = list(lines)
 
 

@@ -1,0 +1,71 @@
+# The verity target, FEC, and the signature code under the real
+# MicroPython unix port: same shell scenario, same output as CPython.
+
+import os
+import shutil
+
+import pytest
+
+from shellrun import micropython, run_micropython, run_cpython
+
+iv = pytest.importorskip("images.verity")
+pytestmark = [
+    pytest.mark.micropython,
+    pytest.mark.skipif(micropython() is None, reason="no micropython binary"),
+    pytest.mark.skipif(iv.missing_tools() != [], reason="needs veritysetup, openssl"),
+]
+
+
+def _same(script, disks):
+    a = run_cpython(script, disks)
+    b = run_micropython(script, disks)
+    assert (b.status, b.out, b.err) == (a.status, a.out, a.err)
+    return a
+
+
+def test_open_read_verify_dump_with_fec(tmp_path):
+    d, infos = iv.load("matrix")
+    info = [i for i in infos if i["roots"] and i["layout"] == "file"
+            and i["format"] == 1 and i["dbs"] == 1024 and i["blocks"] >= 37][0]
+    base = os.path.join(d, info["name"])
+    for f in ("data.img", "hash.img", "fec.img"):
+        shutil.copy(os.path.join(base, f), tmp_path / f)
+    # One data block destroyed: FEC must give it back on both interpreters.
+    with open(tmp_path / "data.img", "r+b") as f:
+        f.seek(3 * info["dbs"])
+        f.write(b"\xee" * info["dbs"])
+    disks = [("/dev/vda", str(tmp_path / "data.img")),
+             ("/dev/vdb", str(tmp_path / "hash.img")),
+             ("/dev/vdc", str(tmp_path / "fec.img"))]
+    args = " ".join("/dev/vdc" if a == "FEC" else a for a in iv._open_args(info))
+    script = ("veritysetup open /dev/vda v /dev/vdb %s %s\ndmsetup table v\n"
+              "sha256sum /dev/mapper/v\ndmsetup status v\nveritysetup status v\n"
+              "veritysetup verify /dev/vda /dev/vdb %s %s\necho $?\n"
+              "veritysetup close v" % (info["root"], args, info["root"], args))
+    r = _same(script, disks)
+    import hashlib
+    with open(os.path.join(base, "data.img"), "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() in r.out
+    assert "repairable errors" in r.err
+
+
+def test_signed_open_rsa_and_ec(tmp_path):
+    d, j = iv.load("sigs")
+    info = j["image"]
+    base = os.path.join(d, "img", info["name"])
+    disks = [("/dev/vda", os.path.join(base, "data.img")),
+             ("/dev/vdb", os.path.join(base, "hash.img"))]
+    root = open(os.path.join(d, "root.txt")).read()
+    lines = []
+    for s in j["signers"]:
+        if s["name"] in ("rsa2048-smime", "rsa3072-pss", "p256-cms-keyid", "p384-attrs"):
+            lines += ["keyring trust %s" % os.path.join(d, s["cert"]),
+                      "veritysetup open /dev/vda %s /dev/vdb %s --root-hash-signature %s"
+                      % (s["name"], root, os.path.join(d, s["sig"])),
+                      "dmsetup table %s" % s["name"]]
+    bad = [s for s in j["signers"] if s["name"] == "rsa2048-cms"][0]
+    lines += ["veritysetup open /dev/vda bad /dev/vdb %s --root-hash-signature %s"
+              % (root, os.path.join(d, bad["sig"])), "keyring list", "dmsetup ls"]
+    r = _same("\n".join(lines), disks)
+    assert r.out.count("root_hash_sig_key_desc") == 4
+    assert "Root hash verification failed" in r.err and "bad" not in r.out
