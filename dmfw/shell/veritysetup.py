@@ -82,7 +82,8 @@ def _num(opts, key, what=None):
     v = opts.get(key, DEFAULTS.get(key))
     if v is None:
         return None
-    if not v.isdigit():
+    from dmfw.targets.verity import _digits
+    if not _digits(v):
         raise Fail(EINVAL, ["Invalid %s value." % (what or key)])
     return int(v)
 

@@ -41,9 +41,19 @@ BLOCK_DATA = 0
 BLOCK_METADATA = 1
 
 
+def _digits(s):
+    # ASCII only: str.isdigit() also accepts superscripts and other scripts.
+    if not s:
+        return False
+    for c in s:
+        if c < "0" or c > "9":
+            return False
+    return True
+
+
 def _uint(s, bits=32):
     # sscanf("%u%c") / ("%llu%c"): decimal digits and nothing after.
-    if not s or not s.isdigit():
+    if not _digits(s):
         return None
     v = int(s)
     return v if v < (1 << bits) else None
