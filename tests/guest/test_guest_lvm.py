@@ -1,0 +1,154 @@
+"""LVM2 in the guest: the real lvm2 makes a VG on three hot-plugged disks
+(several PVs, linear/spanning/striped LVs, grown, shrunk and renamed until
+the small metadata ring wraps, two metadata areas, names with dashes) and
+writes data through the kernel; then `vgchange -ay` by lvm2 and by dmfw must
+load the same tables and read the same bytes.
+"""
+import time
+
+import pytest
+
+from sides import checksum, flush_linux
+
+pytestmark = [pytest.mark.guest, pytest.mark.qemu_only]
+
+# Distinct sizes: the guest's names for hot-plugged disks follow PCI order,
+# so each is recognised by its size.
+SIZES = (40 << 20, 32 << 20, 24 << 20)
+VG = "t-vg"
+LVS = ("lin", "str2", "my-str3", "grown-lv", "s8k")
+
+
+def _lvm(disks):
+    conf = ('devices { filter = [ %s"r|.*|" ] obtain_device_list_from_udev = 0 '
+            'use_devicesfile = 0 hints = "none" } activation { udev_sync = 0 '
+            'udev_rules = 0 monitoring = 0 } backup { backup = 0 archive = 0 }'
+            % "".join('"a|^/dev/%s$|", ' % d for d in disks))
+    return "lvm %%s --config '%s'" % conf
+
+
+def _new_disks(guest, before, timeout=30):
+    """Guest names of the hot-plugged disks, in SIZES order."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = guest.linux.check("ls /sys/block").split()
+        new = sorted(d for d in now if d not in before and d.startswith("vd"))
+        if len(new) >= len(SIZES):
+            by_size = {}
+            for d in new:
+                by_size[int(guest.linux.check("cat /sys/block/%s/size" % d)) * 512] = d
+            return [by_size[s] for s in SIZES]
+        time.sleep(0.5)
+    raise AssertionError("hot-plugged disks did not appear")
+
+
+def _restart_fw(g):
+    # The guest respawns the firmware shell, which scans the disks afresh.
+    g.fw.send_line("exit")
+    time.sleep(1)
+    g.fw.sync(timeout=60)
+
+
+class _Disks:
+    def __init__(self, names, paths):
+        self.names = names
+        self.paths = paths
+
+
+def _wrapped(path):
+    """The committed copy in the first metadata area runs past its end
+    (read from the host's image file, as lvm2 left it)."""
+    from dmfw.blockdev import FileDevice
+    from dmfw.lvm import disk
+    lab = disk.read_label(FileDevice(path, readonly=True), lambda w: None)
+    return lab is not None and bool(lab.mdas) and lab.mdas[0].wrapped
+
+
+def _tables(text):
+    out = {}
+    for line in text.strip().splitlines():
+        name, rest = line.split(": ", 1)
+        out.setdefault(name, []).append(rest.strip())
+    return out
+
+
+@pytest.fixture
+def lvm_disks(qemu_guest, tmp_path):
+    g = qemu_guest
+    before = g.linux.check("ls /sys/block").split()
+    nodes = []
+    paths = []
+    for i, size in enumerate(SIZES):
+        p = str(tmp_path / ("pv%d.img" % i))
+        paths.append(p)
+        with open(p, "wb") as f:
+            f.truncate(size)
+        nodes.append(g.qemu.hotplug(p))
+    try:
+        yield _Disks(_new_disks(g, before), paths)
+    finally:
+        g.linux.run("dmsetup remove_all")
+        g.fw.run("dmsetup remove_all")
+        for node in nodes:
+            try:
+                g.qemu.unplug(node)
+            except Exception:
+                pass
+        _restart_fw(g)
+
+
+def test_lvm2_activation_equals_dmfw(qemu_guest, lvm_disks):
+    g = qemu_guest
+    a, b, c = ["/dev/" + d for d in lvm_disks.names]
+    lvm = _lvm(lvm_disks.names)
+    steps = [
+        "pvcreate --metadatasize 32k --dataalignment 4k --pvmetadatacopies 2 %s" % a,
+        "pvcreate %s %s" % (b, c),
+        "vgcreate -s 1m %s %s %s %s" % (VG, a, b, c),
+        "lvcreate -Zn -Wn -y -L 4m -n lin %s %s" % (VG, a),
+        "lvcreate -Zn -Wn -y -L 6m -i 2 -I 64k -n str2 %s" % VG,
+        "lvcreate -Zn -Wn -y -L 6m -i 3 -I 4k -n my-str3 %s" % VG,
+        "lvcreate -Zn -Wn -y -L 2m -n grow %s %s" % (VG, a),
+    ]
+    for i in range(6):
+        steps.append("lvextend -L +1m %s/grow %s" % (VG, (a, b, c)[i % 3]))
+    steps.append("lvreduce -f --fs ignore -L -1m %s/grow" % VG)
+    steps.append("lvrename %s grow grown-lv" % VG)
+    steps.append("lvcreate -Zn -Wn -y -L 3m -i 3 -I 8k -n s8k %s" % VG)
+    for s in steps:
+        out, st = g.linux.run(lvm % s + " 2>&1", timeout=120)
+        assert st == 0, "%s:\n%s" % (s, out)
+    # Rename with growing names (the text changes length, so its 512-aligned
+    # starts drift) until the committed copy wraps round the 32 KiB ring.
+    for i in range(1, 80):
+        for s in ("lvrename %s lin lin-%s" % (VG, "x" * i), "lvrename %s lin-%s lin" % (VG, "x" * i)):
+            g.linux.check(lvm % s + " >/dev/null 2>&1", timeout=60)
+        g.linux.check("sync")
+        if _wrapped(lvm_disks.paths[0]):
+            break
+    assert _wrapped(lvm_disks.paths[0]), "metadata never wrapped"
+    # Data written through the kernel's mappings.
+    for lv in LVS:
+        g.linux.run("dd if=/dev/urandom of=/dev/mapper/%s bs=64k 2>/dev/null; true"
+                    % (VG.replace("-", "--") + "-" + lv.replace("-", "--")), timeout=120)
+    g.linux.check("sync")
+    kernel_tables = _tables(g.linux.check("dmsetup table"))
+    kernel_sums = {}
+    for lv in LVS:
+        kernel_sums[lv] = checksum(g.linux, "/dev/mapper/%s-%s" % (
+            VG.replace("-", "--"), lv.replace("-", "--")))
+    lvs_kernel = g.linux.check(lvm % ("lvs --segments -o+seg_pe_ranges,devices " + VG))
+    g.linux.check(lvm % ("vgchange -an " + VG) + " >/dev/null 2>&1")
+    flush_linux(g.linux, a, b, c)
+
+    _restart_fw(g)
+    out, st = g.fw.run("vgchange -ay " + VG, timeout=120)
+    assert st == 0, out
+    assert '%d logical volume(s) in volume group "%s" now active' % (len(LVS), VG) in out
+    fw_tables = _tables(g.fw.check("dmsetup table"))
+    assert fw_tables == kernel_tables, lvs_kernel
+    for lv in LVS:
+        assert kernel_sums[lv][0], lv
+        assert checksum(g.fw, "/dev/%s/%s" % (VG, lv)) == kernel_sums[lv], lv
+    fw_lvs = g.fw.check("lvs --segments -o+seg_pe_ranges,devices " + VG)
+    assert fw_lvs == lvs_kernel
