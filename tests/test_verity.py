@@ -474,3 +474,28 @@ def test_veritysetup_status_and_close(matrix):
         "4\n" % (salt, info["length"], info["root"]))
     assert r.err == "veritysetup: Device v is not active.\n" or \
         r.err == "Device v is not active.\n"
+
+
+def test_parallel_verify_reports_the_first_failure(matrix, tmp_path):
+    # Enough level-0 hash blocks for the two-thread check; damage in both
+    # halves must still name the earlier block, as veritysetup does.
+    d, infos = matrix
+    info = _pick(infos, format=0, hash="sha512", dbs=512, hbs=512, sb=True,
+                 layout="file", blocks=300)
+    base = os.path.join(d, info["name"])
+    data = tmp_path / "d.img"
+    hashf = tmp_path / "h.img"
+    shutil.copy(os.path.join(base, "data.img"), data)
+    shutil.copy(os.path.join(base, "hash.img"), hashf)
+    outs = []
+    for blk in (250, 20):
+        with open(data, "r+b") as f:
+            f.seek(blk * 512 + 100)
+            f.write(b"\xff\x00")
+        ref = subprocess.run(["veritysetup", "verify", str(data), str(hashf),
+                              info["root"]], capture_output=True, text=True)
+        r = run("veritysetup verify %s %s %s" % (data, hashf, info["root"]))
+        assert (r.status, r.err) == (ref.returncode, ref.stderr)
+        outs.append(r.err.splitlines()[0])
+    assert outs == ["Verification failed at position %d." % (250 * 512),
+                    "Verification failed at position %d." % (20 * 512)]
