@@ -11,7 +11,7 @@ import pytest
 
 from dmfw.blockdev import FileDevice, MemoryDevice
 from dmfw.errors import DMError, FormatError
-from dmfw.fs import open_fs, _Native
+from dmfw.fs import _Native
 from dmfw.fs.fat import FatFS
 
 if not (shutil.which("mkfs.vfat") and shutil.which("mcopy")):

@@ -16,7 +16,7 @@ from dmfw.disk import scan_partitions
 from dmfw.disk import gpt as G
 from dmfw.disk.crc32 import crc32, crc32_table
 from dmfw.disk.partitions import partition_name
-from dmfw.errors import DMError, FormatError
+from dmfw.errors import FormatError
 
 ddi = pytest.importorskip("images.ddi")
 if ddi.missing_tools():
