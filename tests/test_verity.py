@@ -499,3 +499,60 @@ def test_parallel_verify_reports_the_first_failure(matrix, tmp_path):
         outs.append(r.err.splitlines()[0])
     assert outs == ["Verification failed at position %d." % (250 * 512),
                     "Verification failed at position %d." % (20 * 512)]
+
+
+def test_io_errors_unaligned_reads_and_error_modes(matrix):
+    from dmfw.errors import IOFailure
+    from dmfw.blockdev import MemoryDevice
+    d, infos = matrix
+    info = _pick(infos, format=1, hash="sha256", dbs=4096, hbs=4096, sb=True,
+                 layout="file", blocks=300)
+    base = os.path.join(d, info["name"])
+    with open(os.path.join(base, "data.img"), "rb") as f:
+        good = f.read()
+
+    # Sector-sized reads (a FAT driver's) get verified whole blocks cut up.
+    sh, md, files, hs = _mem_target(info, base, fec=False)
+    for s in (0, 1, 7, 9, 2399):
+        assert bytes(md.read(s, 1)) == good[s * 512:(s + 1) * 512]
+    assert bytes(md.read(3, 10)) == good[3 * 512:13 * 512]
+
+    class Flaky(MemoryDevice):
+        fail = False
+
+        def _read(self, sector, mv):
+            if self.fail:
+                raise IOFailure("vda: medium error")
+            MemoryDevice._read(self, sector, mv)
+
+    calls = []
+
+    class P:
+        def restart(self, why):
+            calls.append(("restart", why))
+
+        def panic(self, why):
+            calls.append(("panic", why))
+    for opt, kind in (("", None), ("--restart-on-corruption --error-as-corruption",
+                                   "restart"),
+                      ("--panic-on-corruption --error-as-corruption", "panic")):
+        sh = new_shell()
+        sh.dm.platform = P()
+        dev = Flaky(bytearray(good), name="vda", major=254, minor=0)
+        sh.devices.add(dev)
+        with open(os.path.join(base, "hash.img"), "rb") as f:
+            sh.devices.add(MemoryDevice(bytearray(f.read()), name="vdb", major=254,
+                                        minor=16))
+        r = run(open_cmd(info, "/dev/vdb", None, extra=opt) + "\ndmsetup table v",
+                sh=sh)
+        assert r.status == 0, r
+        if kind:
+            assert ("%s_on_error" % kind) in r.out
+        md = sh.dm.get("v")
+        dev.fail = True
+        del calls[:]
+        with pytest.raises(IOFailure):
+            md.read(0, 8)
+        assert calls == ([] if kind is None else [(kind, "dm-verity device has I/O error")])
+        # An I/O error is not corruption: the status stays V.
+        assert md.live.targets[0].status() == "V"
