@@ -113,3 +113,21 @@ def text_offset(dev, mda_offset=4096):
     """Absolute byte offset of the committed metadata text."""
     h = dev.pread(mda_offset, 512)
     return mda_offset + struct.unpack_from("<Q", h, 40)[0]
+
+
+class Faulty(Overlay):
+    """An overlay whose reads fail inside [lo, hi) (sectors)."""
+
+    def __init__(self, base, lo, hi, **kw):
+        Overlay.__init__(self, base, **kw)
+        self.lo = lo
+        self.hi = hi
+
+    def readv(self, sector, parts):
+        BlockDevice.readv(self, sector, parts)
+
+    def _read(self, sector, mv):
+        from dmfw.errors import IOFailure
+        if sector < self.hi and sector + (len(mv) >> 9) > self.lo:
+            raise IOFailure("%s: injected read error at sector %d" % (self.name, sector))
+        Overlay._read(self, sector, mv)

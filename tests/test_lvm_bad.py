@@ -175,7 +175,7 @@ def test_garbage_metadata_text(ref, garbage):
 
 
 @pytest.mark.parametrize("segtype,extra", [
-    ("raid1", ""), ("mirror", ""), ("thin", "thin_pool = \"pool\"\ntransaction_id = 1\n"),
+    ("raid1", ""), ("raid5", ""), ("cache", ""), ("thin", "thin_pool = \"pool\"\ntransaction_id = 1\n"),
     ("snapshot", ""), ("frobnicate", ""),
 ])
 def test_unsupported_segment_type_is_refused(ref, segtype, extra):

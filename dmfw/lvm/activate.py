@@ -1,5 +1,7 @@
-# Activation is a dm create with lvm2's name, UUID and table; the LV is
-# then reachable as /dev/VG/LV beside the mapper's /dev/mapper/vg-lv.
+# Activation is a dm create with lvm2's name, UUID and table; a visible LV
+# is then reachable as /dev/VG/LV beside the mapper's /dev/mapper/vg-lv.
+# LVs built on other LVs (mirror images and logs) get those activated
+# first, as hidden dm devices of their own, as lvm2's dependency tree does.
 
 from dmfw.errors import DMError, EBUSY
 from dmfw.lvm.vg import LVMError
@@ -17,13 +19,30 @@ def activate(dm, lv):
     md = active_device(dm, lv)
     if md is not None:
         return md
+    lv.require_activation()
     if dm.find(lv.dm_name()) is not None:
         raise LVMError("dm device %s exists but does not belong to LV %s."
                        % (lv.dm_name(), lv.full_name()), EBUSY)
-    md = dm.create(lv.dm_name(), lv.dm_uuid(), lv.table(),
-                   readonly=not lv.writable())
-    dm.devices.alias("/dev/%s/%s" % (lv.vg.name, lv.name), md)
+    made = []
+    try:
+        for sub in lv.sub_lvs():
+            if active_device(dm, sub) is None:
+                activate(dm, sub)
+                made.append(sub)
+        md = dm.create(lv.dm_name(), lv.dm_uuid(),
+                       lv.table(lambda sub: _devspec(active_device(dm, sub))),
+                       readonly=not lv.writable())
+    except DMError:
+        for sub in reversed(made):
+            deactivate(dm, sub)
+        raise
+    if lv.visible:
+        dm.devices.alias("/dev/%s/%s" % (lv.vg.name, lv.name), md)
     return md
+
+
+def _devspec(md):
+    return md.devno()
 
 
 def deactivate(dm, lv):
@@ -37,4 +56,8 @@ def deactivate(dm, lv):
             raise LVMError("Logical volume %s in use." % lv.full_name(), EBUSY)
         raise
     dm.devices.unalias("/dev/%s/%s" % (lv.vg.name, lv.name))
+    for sub in lv.sub_lvs():
+        sub_md = active_device(dm, sub)
+        if sub_md is not None and not sub_md.open_count():
+            deactivate(dm, sub)
     return True

@@ -65,6 +65,7 @@ class PV:
 class Segment:
     def __init__(self, lv, sec, vg):
         what = "LV %s/%s %s" % (vg.name, lv.name, sec.name)
+        self.lv = lv
         self.section = sec
         self.start_extent = _int(sec, "start_extent", what)
         self.extent_count = _int(sec, "extent_count", what)
@@ -75,6 +76,26 @@ class Segment:
         self.stripe_count = 1
         self.stripe_size = 0
         self.areas = []                     # [(PV, first extent)]
+        self.lv_areas = []                  # [(LV, first extent)] once linked
+        self.log_lv = None
+        self.region_size = 0
+        self._lv_refs = []
+        self._log_ref = None
+        if t == "mirror":
+            n = _int(sec, "mirror_count", what)
+            lst = sec.get("mirrors")
+            if n < 1 or not isinstance(lst, list) or len(lst) != 2 * n:
+                raise FormatError("%s: mirrors do not match mirror_count" % what)
+            for i in range(n):
+                name = lst[2 * i]
+                le = lst[2 * i + 1]
+                if not isinstance(name, str) or not isinstance(le, int) or le < 0:
+                    raise FormatError("%s: bad mirror %d" % (what, i))
+                self._lv_refs.append((name, le))
+            self.stripe_count = n
+            self.region_size = _int(sec, "region_size", what)
+            log = sec.get("mirror_log")
+            self._log_ref = log if isinstance(log, str) else None
         if t == "striped":
             n = _int(sec, "stripe_count", what)
             lst = sec.get("stripes")
@@ -101,6 +122,26 @@ class Segment:
                 self.areas.append((pv, pe))
                 pv.alloc += per
 
+    def link(self, vg, what):
+        """Resolve the LVs this segment is built on (after all LVs exist)."""
+        for name, le in self._lv_refs:
+            sub = vg.lv(name)
+            if sub is None or sub is self.lv:
+                raise FormatError("%s: unknown sub-LV %s" % (what, name))
+            if le + self.extent_count > sub.extents:
+                raise FormatError("%s: %s is shorter than the segment" % (what, name))
+            self.lv_areas.append((sub, le))
+        if self._log_ref is not None:
+            self.log_lv = vg.lv(self._log_ref)
+            if self.log_lv is None or self.log_lv is self.lv:
+                raise FormatError("%s: unknown mirror log %s" % (what, self._log_ref))
+
+    def sub_lvs(self):
+        out = [lv for lv, _ in self.lv_areas]
+        if self.log_lv is not None:
+            out.insert(0, self.log_lv)
+        return out
+
     def type_name(self):
         """As `lvs` shows it: a one-stripe `striped` segment is `linear`."""
         if self.type == "striped" and self.stripe_count == 1:
@@ -108,6 +149,8 @@ class Segment:
         return self.type
 
     def area_len(self):
+        if self.type == "mirror":
+            return self.extent_count
         return self.extent_count // self.stripe_count
 
     def missing(self):
@@ -160,10 +203,22 @@ class LV:
     def writable(self):
         return "WRITE" in self.status
 
+    def sub_lvs(self):
+        out = []
+        for s in self.segments:
+            for sub in s.sub_lvs():
+                if sub not in out:
+                    out.append(sub)
+        return out
+
     def missing(self):
         out = []
         for s in self.segments:
             for pv in s.missing():
+                if pv not in out:
+                    out.append(pv)
+        for sub in self.sub_lvs():
+            for pv in sub.missing():
                 if pv not in out:
                     out.append(pv)
         return out
@@ -173,6 +228,8 @@ class LV:
         vg = self.vg
         if vg.refusal:
             return vg.refusal
+        if self._checking:
+            return "LV %s is built on itself; not activating." % self.full_name()
         for s in self.segments:
             if s.type not in _TABLE_TYPES:
                 return ("LV %s uses segment type \"%s\", which dmfw cannot map "
@@ -188,18 +245,32 @@ class LV:
                     return ("LV %s: /dev/%s has %d sectors, fewer than the %d its "
                             "extents need (truncated PV?); not activating."
                             % (self.full_name(), pv.dev.name, pv.dev.nr_sectors, end))
+        self._checking = True
+        try:
+            for sub in self.sub_lvs():
+                why = sub.check_activation()
+                if why:
+                    return why
+        finally:
+            self._checking = False
         return None
 
-    def table(self):
-        """[(start, length, type, args)] exactly as lvm2 loads it."""
+    _checking = False
+
+    def require_activation(self):
         why = self.check_activation()
         if why:
             raise LVMError(why, EOPNOTSUPP if "segment type" in why else ENODEV)
+
+    def table(self, resolve=None):
+        """[(start, length, type, args)] exactly as lvm2 loads it; resolve
+        maps a sub-LV to the device string of its active dm device."""
+        self.require_activation()
         es = self.vg.extent_size
         out = []
         for s in self.segments:
             out.append((s.start_extent * es, s.extent_count * es, ) +
-                       _TABLE_TYPES[s.type](s, es))
+                       _TABLE_TYPES[s.type](s, es, resolve))
         return out
 
 
@@ -209,7 +280,18 @@ def _devspec(dev):
     return "/dev/" + dev.name
 
 
-def _striped_line(s, es):
+def _mirror_line(s, es, resolve):
+    # libdm's _mirror_emit_segment_line with lvm2's defaults (monitoring on:
+    # "handle_errors"; no sync flag at plain activation).
+    if s.log_lv is not None:
+        log = "disk 2 %s %d" % (resolve(s.log_lv), s.region_size)
+    else:
+        log = "core 1 %d" % s.region_size
+    legs = " ".join(["%s %d" % (resolve(lv), le * es) for lv, le in s.lv_areas])
+    return ("mirror", "%s %d %s 1 handle_errors" % (log, len(s.lv_areas), legs))
+
+
+def _striped_line(s, es, resolve=None):
     # libdm emits a one-area striped segment as `linear`.
     if s.stripe_count == 1:
         pv, pe = s.areas[0]
@@ -222,8 +304,9 @@ def _striped_line(s, es):
 
 _TABLE_TYPES = {
     "striped": _striped_line,
-    "error": lambda s, es: ("error", ""),
-    "zero": lambda s, es: ("zero", ""),
+    "mirror": _mirror_line,
+    "error": lambda s, es, r: ("error", ""),
+    "zero": lambda s, es, r: ("zero", ""),
 }
 
 
@@ -255,6 +338,9 @@ class VG:
         if isinstance(lvs, text.Section):
             for s in lvs.sections():
                 self.lvs.append(LV(s.name, s, self))
+        for lv in self.lvs:
+            for seg in lv.segments:
+                seg.link(self, "LV %s/%s %s" % (self.name, lv.name, seg.section.name))
         self.refusal = None       # why no LV of this VG may be activated
         self.copies = []          # [(seqno, checksum, "/dev/x")]
 
