@@ -75,6 +75,12 @@ class MappedDevice(BlockDevice):
     def io_opt(self):
         return self.live.io_opt() if self.live else 0
 
+    def table_event(self):
+        # dm_table_event(): waiters are woken only through a live table, so
+        # the event number moves only when there is one (rename does this).
+        if self.live is not None:
+            self.event_nr += 1
+
     def open_count(self):
         return self.opens + len(self.mapper.holders(self))
 
@@ -239,6 +245,7 @@ class DeviceMapper:
         self.devices.unalias("/dev/mapper/" + name)
         self.devices.alias("/dev/mapper/" + new, md)
         md.dm_name = new
+        md.table_event()
 
     def set_uuid(self, name, uuid):
         md = self.get(name)
@@ -250,6 +257,7 @@ class DeviceMapper:
         if self.find_uuid(uuid):
             raise DMError(EBUSY)
         md.uuid = uuid
+        md.table_event()
 
     def message(self, name, sector, argv):
         md = self.get(name)

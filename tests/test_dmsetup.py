@@ -150,3 +150,22 @@ def test_table_from_file_and_stdin_and_concise(disks, tmp_path):
     assert run("dmsetup table --concise c1 c2", sh=sh).out == \
         "c1,,253:3,ro,0 8 linear 254:16 0,8 8 zero ;c2,U2,253:4,rw,0 2 zero \n".replace(
             "253:3", "3").replace("253:4", "4")
+
+
+def test_rename_raises_an_event_only_with_a_live_table(disks):
+    sh = sh_for(disks)
+    run("dmsetup create a --table '0 8 zero'; dmsetup create --notable b; "
+        "dmsetup rename a a2; dmsetup rename b b2", sh=sh)
+    assert "Event number:      1\n" in run("dmsetup info a2", sh=sh).out
+    r = run("dmsetup info b2", sh=sh)
+    assert "Event number:      0\n" in r.out
+    assert "Read Ahead" not in r.out
+    assert r.err == "/dev/mapper/b2: open failed: No such device or address\n"
+
+
+def test_missing_device_messages(disks):
+    sh = sh_for(disks)
+    assert run("dmsetup status nosuch", sh=sh).err == "Device does not exist.\nCommand failed.\n"
+    assert run("dmsetup table nosuch", sh=sh).err == (
+        "device-mapper: table ioctl on nosuch  failed: No such device or address\n"
+        "Command failed.\n")

@@ -249,7 +249,9 @@ class Dmsetup:
             for name in args:
                 md = self.dm.find(name)
                 if md is None:
-                    if op == "info":
+                    # libdm turns ENXIO from the INFO and STATUS ioctls into
+                    # "does not exist"; TABLE reports the ioctl failure.
+                    if op in ("info", "status"):
                         self.sh.error("Device does not exist.")
                     else:
                         self.ioctl_fail(op, name, DMError(ENXIO))
@@ -330,6 +332,9 @@ class Dmsetup:
             return self.info_columns(mds)
         out = []
         for md in mds:
+            if md.live is None:
+                self.sh.error("/dev/mapper/%s: open failed: No such device or address"
+                              % md.dm_name)
             out.append(info_long(md))
         self.sh.write("".join(out))
         return 0
@@ -414,7 +419,10 @@ def info_long(md):
     s = "Name:              %s\n" % md.dm_name
     s += "State:             %s%s\n" % ("SUSPENDED" if md.suspended else "ACTIVE",
                                         " (READ-ONLY)" if md.readonly else "")
-    s += "Read Ahead:        %d\n" % md.read_ahead()
+    if md.live is not None:
+        # dmsetup reads this with BLKRAGET on the node, which a device
+        # without a table refuses (ENXIO): then the line is left out.
+        s += "Read Ahead:        %d\n" % md.read_ahead()
     if md.live is None and md.inactive is None:
         s += "Tables present:    None\n"
     else:
