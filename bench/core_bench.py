@@ -11,6 +11,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from shellrun import micropython  # noqa: E402  (one place finds the binary)
 CHUNK = 1 << 20
 
 
@@ -120,7 +122,7 @@ def main(argv=None):
     for k in ("raw", "linear", "striped"):
         print("  %-8s %8.0f MB/s  ratio %.2f" % (k, mb / best[k], best["raw"] / best[k]))
     if "--micropython" in argv or "--all" in argv:
-        mp = _micropython()
+        mp = micropython()
         if mp:
             prog = MP_PROG % {"root": ROOT, "path": path, "sectors": size >> 9,
                               "chunk": 64 << 10}
@@ -140,15 +142,6 @@ def main(argv=None):
         else:
             print("  (no micropython binary)")
     return 0
-
-
-def _micropython():
-    import shutil
-    exe = shutil.which("micropython")
-    if exe:
-        return exe
-    cand = os.path.join(os.path.dirname(sys.executable), "micropython")
-    return cand if os.path.exists(cand) else None
 
 
 if __name__ == "__main__":

@@ -54,14 +54,7 @@ class BlockDevice:
             if n:
                 self._read(block_num, memoryview(buf))
             return 0
-        # Byte-granular form: read the covering sectors, copy the slice out.
-        start = (block_num << SECTOR_SHIFT) + offset
-        first = start >> SECTOR_SHIFT
-        skip = start & 511
-        span = (skip + n + 511) & ~511
-        self._check(first, span)
-        tmp = bytearray(span)
-        self._read(first, memoryview(tmp))
+        first, skip, tmp = self._covering(block_num, offset, n)
         memoryview(buf)[:] = memoryview(tmp)[skip:skip + n]
         return 0
 
@@ -74,6 +67,15 @@ class BlockDevice:
             if n:
                 self._write(block_num, memoryview(buf))
             return 0
+        first, skip, tmp = self._covering(block_num, offset, n)
+        tmp[skip:skip + n] = buf
+        self._write(first, memoryview(tmp))
+        return 0
+
+    def _covering(self, block_num, offset, n):
+        """The byte-granular form of the protocol: the whole sectors that
+        cover `n` bytes at `offset` into `block_num`, read into a new buffer;
+        returns (first sector, offset of the bytes in it, buffer)."""
         start = (block_num << SECTOR_SHIFT) + offset
         first = start >> SECTOR_SHIFT
         skip = start & 511
@@ -81,9 +83,7 @@ class BlockDevice:
         self._check(first, span)
         tmp = bytearray(span)
         self._read(first, memoryview(tmp))
-        tmp[skip:skip + n] = buf
-        self._write(first, memoryview(tmp))
-        return 0
+        return first, skip, tmp
 
     def readv(self, sector, parts):
         """Read consecutive sectors into several buffers (whole sectors

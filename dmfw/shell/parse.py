@@ -33,20 +33,12 @@ def split_commands(line):
         c = line[i]
         if c in " \t\r\n":
             if cur is not None:
-                if want_redirect:
-                    redirect = cur
-                    want_redirect = False
-                else:
-                    words.append(cur)
+                want_redirect, redirect = _end_word(cur, words, want_redirect, redirect)
                 cur = None
             i += 1
         elif c == ";":
             if cur is not None:
-                if want_redirect:
-                    redirect = cur
-                    want_redirect = False
-                else:
-                    words.append(cur)
+                want_redirect, redirect = _end_word(cur, words, want_redirect, redirect)
                 cur = None
             if want_redirect:
                 raise UsageError("syntax error near unexpected token `;'")
@@ -102,16 +94,20 @@ def split_commands(line):
             cur = (cur or "") + c
             i += 1
     if cur is not None:
-        if want_redirect:
-            redirect = cur
-            want_redirect = False
-        else:
-            words.append(cur)
+        want_redirect, redirect = _end_word(cur, words, want_redirect, redirect)
     if want_redirect:
         raise UsageError("syntax error near unexpected token `newline'")
     if words:
         cmds.append((words, redirect))
     return cmds
+
+
+def _end_word(word, words, want_redirect, redirect):
+    """A finished word is the file of a pending `<`, or the next argument."""
+    if want_redirect:
+        return False, word
+    words.append(word)
+    return False, redirect
 
 
 def _ansi_c(line, i):
