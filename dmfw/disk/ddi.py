@@ -218,27 +218,20 @@ class Plan:
 
 
 def verity_table(data, hashdev, root_hash):
-    """(table, superblock): the table veritysetup loads for `data` +
+    """(table, verity UUID text): the table veritysetup loads for `data` +
     `hashdev` (superblock at offset 0, as systemd-repart writes it) and a
-    root hash."""
-    from dmfw.verity.superblock import parse, SB_SIZE
+    root hash, built by dmfw's veritysetup itself."""
+    from dmfw.shell import veritysetup as vs
     from dmfw.crypto.hashes import DIGEST_SIZE
-    sb = parse(hashdev.pread(0, SB_SIZE), hashdev.name)
-    if len(root_hash) != 2 * DIGEST_SIZE[sb.algorithm]:
+    p = vs._load(None, {}, hashdev)
+    if len(root_hash) != 2 * DIGEST_SIZE[p.hash_name]:
         raise Refused("%s: root hash length does not match %s"
-                      % (hashdev.name, sb.algorithm))
-    data_bytes = sb.data_blocks * sb.data_block_size
+                      % (hashdev.name, p.hash_name))
+    data_bytes = p.data_blocks * p.data_bs
     if data_bytes == 0 or data_bytes > data.size_bytes():
         raise Refused("%s: verity superblock covers %d bytes, %s has %d"
                       % (hashdev.name, data_bytes, data.name, data.size_bytes()))
-    # cryptsetup's VERITY_hash_offset_block(): the tree starts at the first
-    # hash block after the superblock.
-    hash_start = (SB_SIZE + sb.hash_block_size - 1) // sb.hash_block_size
-    salt = binascii.hexlify(sb.salt).decode() if sb.salt else "-"
-    return "0 %d verity %d %s %s %d %d %d %d %s %s %s" % (
-        data_bytes >> 9, sb.hash_type, data.devno(), hashdev.devno(),
-        sb.data_block_size, sb.hash_block_size, sb.data_blocks, hash_start,
-        sb.algorithm, root_hash, salt), sb
+    return vs.table_line(p, data, hashdev, binascii.unhexlify(root_hash)), p.uuid
 
 
 def plan_open(img, arch=None, root_hash=None, name=None, verify=None,
@@ -310,9 +303,10 @@ def _plan_one(img, d, arch, data, given_hash, name, verify):
     if verity[0].part.uuid != vu:
         raise Refused("%s: %s-verity partition UUID %s does not match root hash (%s)"
                       % (img.disk.name, d, verity[0].part.uuid, vu))
-    table, sb = verity_table(data[0].dev, verity[0].dev, rh)
+    table, vuuid = verity_table(data[0].dev, verity[0].dev, rh)
     dmname = "%s-%s" % (name, d) if name else d
-    uuid = "CRYPT-VERITY-%s-%s" % (binascii.hexlify(sb.uuid).decode(), dmname)
+    # As veritysetup names what it opens.
+    uuid = "CRYPT-VERITY-%s-%s" % (vuuid.replace("-", ""), dmname)
     return Plan(d, data[0], verity[0], sig, rh, table, dmname, uuid)
 
 
