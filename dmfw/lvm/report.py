@@ -116,13 +116,40 @@ class PVRow:
         return (self.pv.pe_count - self.pv.alloc) * self.vg.extent_size
 
 
+def _seg_areas(seg):
+    return [(pv.name(), pe) for pv, pe in seg.areas] + \
+        [(lv.name, le) for lv, le in seg.lv_areas]
+
+
 def _seg_ranges(seg):
-    return " ".join(["%s:%d-%d" % (pv.name(), pe, pe + seg.area_len() - 1)
-                     for pv, pe in seg.areas])
+    return " ".join(["%s:%d-%d" % (n, pe, pe + seg.area_len() - 1)
+                     for n, pe in _seg_areas(seg)])
 
 
 def _seg_devices(seg):
-    return ",".join(["%s(%d)" % (pv.name(), pe) for pv, pe in seg.areas])
+    return ",".join(["%s(%d)" % a for a in _seg_areas(seg)])
+
+
+def _log(r):
+    for s in r.lv.segments:
+        if s.log_lv is not None:
+            return "[%s]" % s.log_lv.name
+    return ""
+
+
+def _copy_percent(r):
+    # From the mirror target's status, as lvm2 takes it from the kernel.
+    if not r.active or not r.lv.segments or r.lv.segments[0].type != "mirror":
+        return ""
+    done = total = 0
+    for t in r.md.live.targets:
+        if hasattr(t, "sync_count"):
+            done += t.sync_count()
+            total += t.nr_regions
+    if not total:
+        return ""
+    hund, _ = _round2(done * 100, total)
+    return "%d.%02d" % (hund // 100, hund % 100)
 
 
 def _vg_attr(vg):
@@ -192,14 +219,14 @@ FIELDS = {
     "data_percent": ("Data%", N, 6, "lv", lambda r, u: ""),
     "metadata_percent": ("Meta%", N, 6, "lv", lambda r, u: ""),
     "move_pv": ("Move", S, 0, "lv", lambda r, u: ""),
-    "mirror_log": ("Log", S, 0, "lv", lambda r, u: ""),
-    "copy_percent": ("Cpy%Sync", N, 0, "lv", lambda r, u: ""),
+    "mirror_log": ("Log", S, 0, "lv", lambda r, u: _log(r)),
+    "copy_percent": ("Cpy%Sync", N, 0, "lv", lambda r, u: _copy_percent(r)),
     "convert_lv": ("Convert", S, 0, "lv", lambda r, u: ""),
     # segments (rows are LVRow with .seg set)
     "segtype": ("Type", S, 0, "seg", lambda r, u: r.seg.type_name()),
-    "stripes": ("#Str", N, 0, "seg", lambda r, u: str(r.seg.stripe_count
-                                                      if r.seg.type == "striped"
-                                                      else len(r.seg.areas))),
+    "stripes": ("#Str", N, 0, "seg",
+                lambda r, u: str(r.seg.stripe_count if r.seg.type in ("striped", "mirror")
+                                 else len(r.seg.areas) + len(r.seg.lv_areas))),
     "stripe_size": ("Stripe", N, 0, "seg", lambda r, u: size_str(r.seg.stripe_size, *u)),
     "seg_start": ("Start", N, 0, "seg",
                   lambda r, u: size_str(r.seg.start_extent * r.lv.vg.extent_size, *u)),
@@ -308,12 +335,13 @@ _SEG_CHAR = {"mirror": "m", "raid1": "r", "raid4": "r", "raid5": "r", "raid6": "
 class LVRow:
     """An LV (or one of its segments) with its activation state."""
 
-    def __init__(self, lv, active=False, opened=False, seg=None):
+    def __init__(self, lv, md=None, seg=None):
         self.lv = lv
         self.vg = lv.vg
         self.seg = seg
-        self.active = active
-        self.opened = opened
+        self.md = md
+        self.active = md is not None
+        self.opened = md is not None and md.open_count() > 0
 
     def display_name(self):
         return self.lv.name if self.lv.visible else "[%s]" % self.lv.name
@@ -324,6 +352,19 @@ class LVRow:
         c = _SEG_CHAR.get(t)
         if c is None and t.startswith("raid"):
             c = "r"
+        role = lv.vg.role(lv)
+        if role is not None:
+            # Sub-LVs show their part and their parent's target type.
+            c = None
+            t = role[0].segments[0].type
+            k = _SEG_CHAR.get(t, "-")
+            first = {"image": "i", "log": "l"}[role[1]]
+            return first + ("w" if lv.writable() else "r") + \
+                _POLICY.get(lv.section.get("allocation_policy", "inherit"), "i") + \
+                ("m" if "FIXED_MINOR" in lv.status else "-") + \
+                ("a" if self.active else "-") + ("o" if self.opened else "-") + \
+                k + "-" + ("p" if lv.missing() else "-") + \
+                ("k" if "ACTIVATION_SKIP" in lv.status else "-")
         pol = lv.section.get("allocation_policy", "inherit")
         return (c or "-") + ("w" if lv.writable() else "r") + \
             _POLICY.get(pol, "i") + \

@@ -353,6 +353,17 @@ class VG:
                 return lv
         return None
 
+    def role(self, lv):
+        """(parent LV, "image" | "log") for an LV another is built on."""
+        for p in self.lvs:
+            for seg in p.segments:
+                if seg.log_lv is lv:
+                    return (p, "log")
+                for sub, _ in seg.lv_areas:
+                    if sub is lv:
+                        return (p, "image")
+        return None
+
     def visible_lvs(self):
         return [lv for lv in self.lvs if lv.visible]
 

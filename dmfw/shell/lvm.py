@@ -129,13 +129,11 @@ def _lv_rows(sh, sc, names, show_all, per_segment):
     rows = []
     for lv in lvs:
         md = act.active_device(sh.dm, lv)
-        active = md is not None
-        opened = active and md.open_count() > 0
         if per_segment:
             for s in lv.segments:
-                rows.append(report.LVRow(lv, active, opened, s))
+                rows.append(report.LVRow(lv, md, s))
         else:
-            rows.append(report.LVRow(lv, active, opened))
+            rows.append(report.LVRow(lv, md))
     return rows
 
 

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.guest, pytest.mark.qemu_only]
 # so each is recognised by its size.
 SIZES = (40 << 20, 32 << 20, 24 << 20)
 VG = "t-vg"
-LVS = ("lin", "str2", "my-str3", "grown-lv", "s8k")
+LVS = ("lin", "str2", "my-str3", "grown-lv", "s8k", "mir-d", "mir-c")
 
 
 def _lvm(disks):
@@ -64,11 +64,18 @@ def _wrapped(path):
     return lab is not None and bool(lab.mdas) and lab.mdas[0].wrapped
 
 
-def _tables(text):
+def _tables(text, ls):
+    """{name: [lines]} with dm devices' own numbers replaced by their names
+    (the kernel and dmfw need not number dm devices alike)."""
+    names = {}
+    for line in ls.strip().splitlines():
+        name, devno = line.split("\t")
+        names[devno.strip("()").replace(", ", ":")] = "<%s>" % name
     out = {}
     for line in text.strip().splitlines():
         name, rest = line.split(": ", 1)
-        out.setdefault(name, []).append(rest.strip())
+        rest = " ".join([names.get(w, w) for w in rest.split()])
+        out.setdefault(name, []).append(rest)
     return out
 
 
@@ -115,6 +122,10 @@ def test_lvm2_activation_equals_dmfw(qemu_guest, lvm_disks):
     steps.append("lvreduce -f --fs ignore -L -1m %s/grow" % VG)
     steps.append("lvrename %s grow grown-lv" % VG)
     steps.append("lvcreate -Zn -Wn -y -L 3m -i 3 -I 8k -n s8k %s" % VG)
+    # Mirrors: a disk log on the third PV, and a core log.
+    steps.append("lvcreate -Zn -Wn -y --type mirror -m1 --mirrorlog disk -R 512k -L 6m "
+                 "-n mir-d %s" % VG)
+    steps.append("lvcreate -Zn -Wn -y --type mirror -m1 --mirrorlog core -L 5m -n mir-c %s" % VG)
     for s in steps:
         out, st = g.linux.run(lvm % s + " 2>&1", timeout=120)
         assert st == 0, "%s:\n%s" % (s, out)
@@ -132,7 +143,7 @@ def test_lvm2_activation_equals_dmfw(qemu_guest, lvm_disks):
         g.linux.run("dd if=/dev/urandom of=/dev/mapper/%s bs=64k 2>/dev/null; true"
                     % (VG.replace("-", "--") + "-" + lv.replace("-", "--")), timeout=120)
     g.linux.check("sync")
-    kernel_tables = _tables(g.linux.check("dmsetup table"))
+    kernel_tables = _tables(g.linux.check("dmsetup table"), g.linux.check("dmsetup ls"))
     kernel_sums = {}
     for lv in LVS:
         kernel_sums[lv] = checksum(g.linux, "/dev/mapper/%s-%s" % (
@@ -145,7 +156,7 @@ def test_lvm2_activation_equals_dmfw(qemu_guest, lvm_disks):
     out, st = g.fw.run("vgchange -ay " + VG, timeout=120)
     assert st == 0, out
     assert '%d logical volume(s) in volume group "%s" now active' % (len(LVS), VG) in out
-    fw_tables = _tables(g.fw.check("dmsetup table"))
+    fw_tables = _tables(g.fw.check("dmsetup table"), g.fw.check("dmsetup ls"))
     assert fw_tables == kernel_tables, lvs_kernel
     for lv in LVS:
         assert kernel_sums[lv][0], lv
