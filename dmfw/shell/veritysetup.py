@@ -92,6 +92,14 @@ def _device(sh, spec, write=False, create=False):
     dev = sh.devices.find(spec)
     if dev is not None:
         return dev
+    if spec.startswith("/dev/") and not write:
+        # A disk the kernel shows but the shell has not attached yet
+        # (hot-plugged after start): attach it under its kernel numbers.
+        from dmfw.compat import read_text
+        devno = read_text("/sys/block/%s/dev" % spec[5:])
+        if devno and ":" in devno:
+            ma, mi = devno.strip().split(":")
+            return sh.attach(spec, spec, readonly=True, devno=(int(ma), int(mi)))
     from dmfw.blockdev import FileDevice
     if create:
         try:

@@ -25,7 +25,8 @@ PICK = [
     "v1-sha512-1024-4096-nosb-file-r0",
     "v1-sha1-512-512-sb-file-r24",
     "v1-sha256-4096-1024-sb-offset-r0",
-    "v0-sha256-1024-1024-sb-offset-r24",
+    "v0-sha256-4096-4096-sb-offset-r2",
+    "v1-sha1-1024-1024-nosb-offset-r24",
 ]
 
 
