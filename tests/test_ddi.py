@@ -447,3 +447,33 @@ def test_micropython_same_output(name, script, tmp_path):
     cp = run_cpython(script, disks)
     assert (mp.out, mp.err, mp.status) == (cp.out, cp.err, cp.status)
     assert cp.out
+
+
+@pytest.mark.micropython
+def test_micropython_mount_verified_root():
+    # The firmware's use: open the DDI, mount its verified root in the VFS
+    # and read the kernel from it with plain open().
+    from shellrun import micropython, ROOT
+    if micropython() is None:
+        pytest.skip("no micropython")
+    meta = images.load("root")
+    prog = ("from dmfw.shell import Shell\nimport hashlib, binascii\nsh = Shell()\n"
+            "sh.attach('/dev/vda', %r, readonly=True)\n"
+            "sh.run_line('ddi open /dev/vda --certificate %s; ddi mount /dev/mapper/root /r')\n"
+            "d = open('/r/VMLINUZ', 'rb').read()\n"
+            "print(binascii.hexlify(hashlib.sha256(d).digest()).decode())\n"
+            "sh.run_line('ddi umount /r; echo $?; ddi umount /r; echo $?')\n"
+            % (meta["image"], os.path.join(meta["dir"], "good-cert.pem")))
+    p = subprocess.run([micropython(), "-c", prog], capture_output=True, text=True,
+                       env=dict(os.environ, MICROPYPATH=ROOT), cwd=ROOT, timeout=120)
+    import hashlib
+    lines = p.stdout.splitlines()
+    assert lines[-3] == hashlib.sha256(images._files()["vmlinuz"]).hexdigest(), p.stdout + p.stderr
+    assert lines[-2:] == ["0", "1"] and "/r: not mounted" in p.stderr
+
+
+def test_mount_needs_micropython():
+    from shellrun import run
+    meta = images.load("root")
+    r = run("ddi %s; ddi mount loop0p1 /r; echo $?" % meta["image"])
+    assert "needs MicroPython's vfs" in r.err and r.out.endswith("1\n")

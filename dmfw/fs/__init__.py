@@ -28,3 +28,35 @@ class _Native:
 
     def open(self, path):
         return self.fs.open(path)
+
+
+def mount(dev, path):
+    """Mount the FAT on `dev` read-only at `path` in MicroPython's VFS, so
+    any code (a kernel loader) can open files below it. Only MicroPython has
+    a VFS to mount into."""
+    from dmfw.errors import DMError, FormatError, EOPNOTSUPP, EBUSY
+    try:
+        import vfs
+        VfsFat = vfs.VfsFat
+    except (ImportError, AttributeError):
+        raise DMError(EOPNOTSUPP, "mount needs MicroPython's vfs; use ddi ls/cat")
+    try:
+        fs = VfsFat(dev)
+    except OSError as e:
+        raise FormatError("%s: not a FAT file system (%s)" % (dev.name, e))
+    try:
+        vfs.mount(fs, path, readonly=True)
+    except OSError as e:
+        raise DMError(EBUSY, "%s: cannot mount (%s)" % (path, e))
+
+
+def umount(path):
+    from dmfw.errors import DMError, EOPNOTSUPP, EINVAL
+    try:
+        import vfs
+    except ImportError:
+        raise DMError(EOPNOTSUPP, "umount needs MicroPython's vfs")
+    try:
+        vfs.umount(path)
+    except OSError:
+        raise DMError(EINVAL, "%s: not mounted" % path)

@@ -9,6 +9,8 @@
 #   ddi ls DEV [PATH]             list a directory of the FAT on DEV
 #   ddi cat DEV PATH              print a file from it
 #   ddi sha256 DEV PATH           checksum a file from it
+#   ddi mount DEV DIR / ddi umount DIR
+#                                 (MicroPython) mount it read-only in the VFS
 #
 # DISK is a block device (/dev/vda) or, on the host, an image file, which is
 # attached as the next loop device, as systemd-dissect does.
@@ -16,7 +18,8 @@
 from dmfw.errors import DMError, UsageError
 
 USAGE = ("usage: ddi DISK | ddi open DISK [--arch A] [--root-hash H] "
-         "[--name NAME] [--certificate FILE] | ddi ls|cat|sha256 DEV [PATH]")
+         "[--name NAME] [--certificate FILE] | ddi ls|cat|sha256 DEV [PATH] | "
+         "ddi mount DEV DIR | ddi umount DIR")
 
 
 def main(sh, argv):
@@ -28,6 +31,18 @@ def main(sh, argv):
         return cmd_open(sh, args[1:])
     if sub in ("ls", "cat", "sha256"):
         return cmd_files(sh, sub, args[1:])
+    if sub == "mount" and len(args) == 3:
+        from dmfw.fs import mount
+        from dmfw.shell.builtins import open_dev
+        dev = open_dev(sh, args[1])
+        if dev is None:
+            raise UsageError("%s: not a block device" % args[1])
+        mount(dev, args[2])
+        return 0
+    if sub == "umount" and len(args) == 2:
+        from dmfw.fs import umount
+        umount(args[1])
+        return 0
     if len(args) != 1:
         raise UsageError(USAGE)
     return cmd_list(sh, args[0])
