@@ -43,7 +43,7 @@ def main(sh, argv):
         from dmfw.fs import umount
         umount(args[1])
         return 0
-    if len(args) != 1:
+    if len(args) != 1 or sub in ("mount", "umount"):
         raise UsageError(USAGE)
     return cmd_list(sh, args[0])
 
