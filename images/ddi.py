@@ -84,6 +84,10 @@ RECIPES = {
     "damaged-4k": {"from": "root-4k", "damage": "primary"},
     "bench": {"groups": [_group("root", "x86-64", "root", fat_mb=20,
                                 big=16 * MiB)]},
+    # What systemd 257 makes for 4K-sector disks (4096-byte verity blocks),
+    # which 252 cannot: built by hand with veritysetup, openssl and sfdisk.
+    "native-4k": {"by_hand": True, "sector_size": 4096, "verity_block": 4096,
+                  "groups": [_group("root", "x86-64", "root", fat_mb=8)]},
 }
 
 TOOLS = ("systemd-repart", "mkfs.vfat", "mcopy", "mmd", "openssl", "sfdisk",
@@ -211,6 +215,77 @@ def _build_repart(r, out, tmp):
     return json.loads(js), files
 
 
+HAND_SALT = "5a" * 32
+HAND_UUID = "0d1e2f30-4152-4637-8899-aabbccddeeff"
+
+
+def _build_by_hand(r, tmp, img):
+    """The DPS layout systemd-repart would write, from the real tools one
+    step at a time: veritysetup format, openssl smime (the signature systemd
+    makes: detached PKCS#7 over the hex root hash), sfdisk on a loop device
+    with the recipe's sector size. Returns a repart-style JSON list."""
+    import base64
+    k = keys()
+    g = r["groups"][0]
+    ss = r["sector_size"]
+    vb = str(r["verity_block"])
+    fat = os.path.join(tmp, "fat.img")
+    content = _files(g["big"])
+    content["designator.txt"] = ("%s %s %s\n" % (g["kind"], g["arch"], g["key"])).encode()
+    _fat(fat, g["fat_mb"], content)
+    hashf = os.path.join(tmp, "hash.img")
+    out = _run(["veritysetup", "format", fat, hashf, "--data-block-size", vb,
+                "--hash-block-size", vb, "--salt", HAND_SALT, "--uuid", HAND_UUID]).decode()
+    rh = re.search(r"Root hash:\s*([0-9a-f]+)", out).group(1)
+    rhf = os.path.join(tmp, "rh.txt")
+    with open(rhf, "w") as f:
+        f.write(rh)
+    der = os.path.join(tmp, "rh.p7s")
+    signer = g["signer"]
+    _run(["openssl", "smime", "-sign", "-nocerts", "-noattr", "-binary", "-in", rhf,
+          "-inkey", os.path.join(k, signer + "-key.pem"),
+          "-signer", os.path.join(k, signer + "-cert.pem"), "-outform", "der", "-out", der])
+    with open(os.path.join(k, signer + "-cert.der"), "rb") as f:
+        fpr = hashlib.sha256(f.read()).hexdigest()
+    with open(der, "rb") as f:
+        sig = base64.b64encode(f.read()).decode()
+    js = json.dumps({"rootHash": rh, "certificateFingerprint": fpr, "signature": sig},
+                    separators=(",", ":")).encode()
+    sigf = os.path.join(tmp, "sig.img")
+    with open(sigf, "wb") as f:
+        f.write(js + bytes(-len(js) % 4096))
+    t = "%s-%s" % (g["kind"], g["arch"])
+    parts = [(t, fat, rh[:32]), (t + "-verity", hashf, rh[32:]), (t + "-verity-sig", sigf, None)]
+    from dmfw.disk import dps
+    lines = ["label: gpt", "label-id: 447DEE6A-FB3E-4AC1-AB0B-0315E5217469"]
+    pos = MiB
+    layout = []
+    for i, (typ, path, u) in enumerate(parts):
+        n = (os.path.getsize(path) + MiB - 1) // MiB * MiB
+        d, _, rest = typ.partition("-" + g["arch"])
+        uuid = u and "%s-%s-%s-%s-%s" % (u[0:8], u[8:12], u[12:16], u[16:20], u[20:32])
+        uuid = uuid or "%08x-0000-4000-8000-000000000000" % (i + 1)
+        lines.append("start=%d, size=%d, type=%s, uuid=%s, name=%s" % (
+            pos // ss, n // ss, dps.type_uuid(d + rest, g["arch"]), uuid, typ))
+        layout.append({"type": typ, "label": typ, "uuid": uuid, "offset": pos,
+                       "raw_size": n, "roothash": rh if typ.endswith("-verity") else None,
+                       "file": path})
+        pos += n
+    with open(img, "wb") as f:
+        f.truncate(pos + MiB)
+    loop = _run(["losetup", "-f", "--show", "-b", str(ss), img]).decode().strip()
+    try:
+        _run(["sfdisk", "-q", "--no-reread", loop], input=("\n".join(lines) + "\n").encode())
+    finally:
+        _run(["losetup", "-d", loop])
+    with open(img, "r+b") as d:
+        for p in layout:
+            with open(p.pop("file"), "rb") as src:
+                d.seek(p["offset"])
+                d.write(src.read())
+    return layout, {g["key"]: sorted(content)}
+
+
 def _relay_4k(src_img, out_img):
     """Re-lay a 512-byte-sector GPT as a 4096-byte-sector one with sfdisk on a
     4K loop device, copying each partition's bytes to its new place."""
@@ -285,6 +360,9 @@ def _build(name, out, tmp):
             _relay_4k(os.path.join(base, "disk.img"), img)
         else:
             shutil.copyfile(os.path.join(base, "disk.img"), img)
+    elif r.get("by_hand"):
+        meta["repart"], meta["files"] = _build_by_hand(r, tmp, img)
+        meta["groups"] = r["groups"]
     else:
         meta["repart"], meta["files"] = _build_repart(r, out, tmp)
         meta["groups"] = r["groups"]

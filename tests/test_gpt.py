@@ -24,7 +24,7 @@ if ddi.missing_tools():
 
 ALL = ["root", "root-arm64", "root-riscv64", "usr", "multiarch", "unsigned",
        "wrongkey", "two-roots", "full", "damaged", "root-4k", "multiarch-4k",
-       "damaged-4k"]
+       "damaged-4k", "native-4k"]
 
 
 def _attrs(a):

@@ -61,6 +61,11 @@ def disk_device(sh, spec):
             ma, mi = devno.strip().split(":")
             dev = sh.attach(spec, spec, readonly=True, devno=(int(ma), int(mi)))
     if dev is None:
+        # The same image opened again: its loop device, as losetup -j finds.
+        for d in sh.devices.by_name.values():
+            if getattr(d, "path", None) == spec and is_whole_disk(d):
+                dev = d
+    if dev is None:
         n = 0
         while sh.devices.find("loop%d" % n) is not None:
             n += 1
