@@ -1,63 +1,72 @@
-# Activation is a dm create with lvm2's name, UUID and table; a visible LV
-# is then reachable as /dev/VG/LV beside the mapper's /dev/mapper/vg-lv.
-# LVs built on other LVs (mirror images and logs) get those activated
-# first, as hidden dm devices of their own, as lvm2's dependency tree does.
+# Activation is dm creates with lvm2's names, UUIDs and tables
+# (dmfw.lvm.tables), the devices an LV is built on first, as lvm2's
+# dependency tree does; a visible LV is then reachable as /dev/VG/LV beside
+# the mapper's /dev/mapper/vg-lv.
 
 from dmfw.errors import DMError, EBUSY
 from dmfw.lvm.vg import LVMError
+from dmfw.lvm import tables
 
 
-def active_device(dm, lv):
-    """The dm device of `lv` if it is active (name and UUID both match)."""
-    md = dm.find(lv.dm_name())
-    if md is not None and md.uuid == lv.dm_uuid():
+def _active(dm, n):
+    md = dm.find(n.name)
+    if md is not None and md.uuid == n.uuid:
         return md
     return None
 
 
+def active_device(dm, lv):
+    """The dm device of `lv` if it is active (name and UUID both match)."""
+    return _active(dm, tables.node(lv))
+
+
 def activate(dm, lv):
-    md = active_device(dm, lv)
+    lv.require_activation()
+    return _up(dm, tables.node(lv))
+
+
+def _up(dm, n):
+    md = _active(dm, n)
     if md is not None:
         return md
-    lv.require_activation()
-    if dm.find(lv.dm_name()) is not None:
+    if dm.find(n.name) is not None:
         raise LVMError("dm device %s exists but does not belong to LV %s."
-                       % (lv.dm_name(), lv.full_name()), EBUSY)
+                       % (n.name, n.lv.full_name()), EBUSY)
     made = []
     try:
-        for sub in lv.sub_lvs():
-            if active_device(dm, sub) is None:
-                activate(dm, sub)
-                made.append(sub)
-        md = dm.create(lv.dm_name(), lv.dm_uuid(),
-                       lv.table(lambda sub: _devspec(active_device(dm, sub))),
-                       readonly=not lv.writable())
+        for d in n.deps:
+            if _active(dm, d) is None:
+                _up(dm, d)
+                made.append(d)
+        md = dm.create(n.name, n.uuid, n.table(lambda d: _active(dm, d).devno()),
+                       readonly=not n.lv.writable())
     except DMError:
-        for sub in reversed(made):
-            deactivate(dm, sub)
+        for d in reversed(made):
+            _down(dm, d)
         raise
-    if lv.visible:
-        dm.devices.alias("/dev/%s/%s" % (lv.vg.name, lv.name), md)
+    if n.alias:
+        dm.devices.alias(n.alias, md)
     return md
 
 
-def _devspec(md):
-    return md.devno()
-
-
 def deactivate(dm, lv):
-    md = active_device(dm, lv)
+    return _down(dm, tables.node(lv))
+
+
+def _down(dm, n):
+    md = _active(dm, n)
     if md is None:
         return False
     try:
-        dm.remove(lv.dm_name())
+        dm.remove(n.name)
     except DMError as e:
         if e.errno == EBUSY:
-            raise LVMError("Logical volume %s in use." % lv.full_name(), EBUSY)
+            raise LVMError("Logical volume %s in use." % n.lv.full_name(), EBUSY)
         raise
-    dm.devices.unalias("/dev/%s/%s" % (lv.vg.name, lv.name))
-    for sub in lv.sub_lvs():
-        sub_md = active_device(dm, sub)
-        if sub_md is not None and not sub_md.open_count():
-            deactivate(dm, sub)
+    if n.alias:
+        dm.devices.unalias(n.alias)
+    for d in n.deps:
+        sub = _active(dm, d)
+        if sub is not None and not sub.open_count():
+            _down(dm, d)
     return True

@@ -7,6 +7,9 @@
 from dmfw.errors import DMError, FormatError, EINVAL, ENODEV, EOPNOTSUPP, EIO
 from dmfw.lvm import disk, text
 
+# Segment types dmfw maps exactly as lvm2 does (dmfw.lvm.tables).
+SUPPORTED = ("striped", "mirror", "thin-pool", "thin", "error", "zero")
+
 
 class LVMError(DMError):
     def __init__(self, msg, errno=EINVAL):
@@ -62,6 +65,10 @@ class PV:
         return "/dev/" + self.dev.name if self.dev is not None else "[unknown]"
 
 
+def _is_type(lv, t):
+    return bool(lv.segments) and lv.segments[0].type == t
+
+
 class Segment:
     def __init__(self, lv, sec, vg):
         what = "LV %s/%s %s" % (vg.name, lv.name, sec.name)
@@ -81,6 +88,29 @@ class Segment:
         self.region_size = 0
         self._lv_refs = []
         self._log_ref = None
+        self._refs = {}                     # role -> LV name (thin, thin-pool)
+        self.refs = {}                      # role -> LV once linked
+        if t == "thin-pool":
+            for role, key in (("tmeta", "metadata"), ("tdata", "pool")):
+                v = sec.get(key)
+                if not isinstance(v, str):
+                    raise FormatError("%s: missing %s" % (what, key))
+                self._refs[role] = v
+            self.chunk_size = _int(sec, "chunk_size", what)
+            self.transaction_id = _int(sec, "transaction_id", what)
+            self.zero_new_blocks = sec.get("zero_new_blocks", 1)
+            self.discards = sec.get("discards", "passdown")
+        if t == "thin":
+            v = sec.get("thin_pool")
+            if not isinstance(v, str):
+                raise FormatError("%s: missing thin_pool" % what)
+            self._refs["pool"] = v
+            for key, role in (("external_origin", "external"), ("origin", "origin")):
+                v = sec.get(key)
+                if isinstance(v, str):
+                    self._refs[role] = v
+            self.device_id = _int(sec, "device_id", what)
+            self.transaction_id = _int(sec, "transaction_id", what)
         if t == "mirror":
             n = _int(sec, "mirror_count", what)
             lst = sec.get("mirrors")
@@ -135,11 +165,22 @@ class Segment:
             self.log_lv = vg.lv(self._log_ref)
             if self.log_lv is None or self.log_lv is self.lv:
                 raise FormatError("%s: unknown mirror log %s" % (what, self._log_ref))
+        for role, name in self._refs.items():
+            sub = vg.lv(name)
+            if sub is None or sub is self.lv:
+                raise FormatError("%s: unknown LV %s" % (what, name))
+            self.refs[role] = sub
+        if self.type == "thin" and not _is_type(self.refs["pool"], "thin-pool"):
+            raise FormatError("%s: %s is not a thin pool" % (what, self._refs["pool"]))
 
     def sub_lvs(self):
+        """The LVs this segment's table refers to, in activation order."""
         out = [lv for lv, _ in self.lv_areas]
         if self.log_lv is not None:
             out.insert(0, self.log_lv)
+        for role in ("tmeta", "tdata", "pool", "external"):
+            if role in self.refs:
+                out.append(self.refs[role])
         return out
 
     def type_name(self):
@@ -231,10 +272,14 @@ class LV:
         if self._checking:
             return "LV %s is built on itself; not activating." % self.full_name()
         for s in self.segments:
-            if s.type not in _TABLE_TYPES:
+            if s.type not in SUPPORTED:
                 return ("LV %s uses segment type \"%s\", which dmfw cannot map "
                         "(supported: %s); not activating."
-                        % (self.full_name(), s.type, ", ".join(_TABLE_TYPES)))
+                        % (self.full_name(), s.type, ", ".join(SUPPORTED)))
+        if len(self.segments) > 1 and [s for s in self.segments
+                                       if s.type in ("thin", "thin-pool")]:
+            return ("LV %s: a thin or thin-pool LV of several segments is not "
+                    "supported by dmfw; not activating." % self.full_name())
         if self.missing():
             return ("Refusing activation of partial LV %s.  Use '--activationmode "
                     "partial' to override." % self.full_name())
@@ -262,52 +307,8 @@ class LV:
         if why:
             raise LVMError(why, EOPNOTSUPP if "segment type" in why else ENODEV)
 
-    def table(self, resolve=None):
-        """[(start, length, type, args)] exactly as lvm2 loads it; resolve
-        maps a sub-LV to the device string of its active dm device."""
-        self.require_activation()
-        es = self.vg.extent_size
-        out = []
-        for s in self.segments:
-            out.append((s.start_extent * es, s.extent_count * es, ) +
-                       _TABLE_TYPES[s.type](s, es, resolve))
-        return out
-
-
-def _devspec(dev):
-    if dev.major or dev.minor:
-        return dev.devno()
-    return "/dev/" + dev.name
-
-
-def _mirror_line(s, es, resolve):
-    # libdm's _mirror_emit_segment_line with lvm2's defaults (monitoring on:
-    # "handle_errors"; no sync flag at plain activation).
-    if s.log_lv is not None:
-        log = "disk 2 %s %d" % (resolve(s.log_lv), s.region_size)
-    else:
-        log = "core 1 %d" % s.region_size
-    legs = " ".join(["%s %d" % (resolve(lv), le * es) for lv, le in s.lv_areas])
-    return ("mirror", "%s %d %s 1 handle_errors" % (log, len(s.lv_areas), legs))
-
-
-def _striped_line(s, es, resolve=None):
-    # libdm emits a one-area striped segment as `linear`.
-    if s.stripe_count == 1:
-        pv, pe = s.areas[0]
-        return ("linear", "%s %d" % (_devspec(pv.dev), pv.pe_start + pe * es))
-    args = ["%d %d" % (s.stripe_count, s.stripe_size)]
-    for pv, pe in s.areas:
-        args.append("%s %d" % (_devspec(pv.dev), pv.pe_start + pe * es))
-    return ("striped", " ".join(args))
-
-
-_TABLE_TYPES = {
-    "striped": _striped_line,
-    "mirror": _mirror_line,
-    "error": lambda s, es, r: ("error", ""),
-    "zero": lambda s, es, r: ("zero", ""),
-}
+    def is_type(self, t):
+        return _is_type(self, t)
 
 
 class VG:
@@ -362,6 +363,9 @@ class VG:
                 for sub, _ in seg.lv_areas:
                     if sub is lv:
                         return (p, "image")
+                for role in ("tmeta", "tdata"):
+                    if seg.refs.get(role) is lv:
+                        return (p, role)
         return None
 
     def visible_lvs(self):
