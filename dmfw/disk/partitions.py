@@ -23,7 +23,7 @@ def partition_name(disk, partno):
 
 def _minors_per_disk(name):
     for prefix, n in _MINORS:
-        if name.startswith(prefix) and not name.startswith("vdpa"):
+        if name.startswith(prefix):
             return n
     return 1
 
