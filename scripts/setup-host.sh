@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="qemu-system-x86 qemu-utils debootstrap cpio zstd xz-utils busybox-static
-socat cryptsetup-bin lvm2 dosfstools mtools fdisk gdisk openssl systemd
+socat cryptsetup-bin lvm2 thin-provisioning-tools dosfstools mtools fdisk gdisk openssl systemd
 util-linux bsdextrautils python3-venv make"
 
 missing=""

@@ -137,6 +137,44 @@ def _log(r):
     return ""
 
 
+def _pool(r):
+    s = r.lv.segments[0] if r.lv.segments else None
+    if s is not None and s.type == "thin":
+        return s.refs["pool"].name
+    return ""
+
+
+def _pct(num, den):
+    if not den:
+        return "0.00"
+    hund, _ = _round2(num * 100, den)
+    return "%d.%02d" % (hund // 100, hund % 100)
+
+
+def _thin_percent(r, which):
+    # lvm2 takes these from the thin and thin-pool targets' status.
+    s = r.lv.segments[0] if r.lv.segments else None
+    if not r.active or s is None or s.type not in ("thin", "thin-pool"):
+        return ""
+    for t in r.md.live.targets:
+        md = getattr(getattr(t, "pool", t), "md", None)
+        if md is None:
+            if hasattr(t, "dev") and hasattr(t.dev, "live"):
+                # A used pool's public device is linear over its -tpool.
+                t = t.dev.live.targets[0]
+                md = getattr(t, "md", None)
+            if md is None:
+                continue
+        if s.type == "thin":
+            if which == "meta":
+                return ""
+            mapped = int(t.status().split()[0])
+            return _pct(mapped, r.lv.size())
+        sm = md.data_sm if which == "data" else md.meta_sm
+        return _pct(sm[1], sm[0])
+    return ""
+
+
 def _copy_percent(r):
     # From the mirror target's status, as lvm2 takes it from the kernel.
     if not r.active or not r.lv.segments or r.lv.segments[0].type != "mirror":
@@ -214,10 +252,10 @@ FIELDS = {
     "lv_active": ("Active", S, 0, "lv", lambda r, u: "active" if r.active else ""),
     "lv_size": ("LSize", N, 0, "lv", lambda r, u: size_str(r.lv.size(), *u)),
     "seg_count": ("#Seg", N, 0, "lv", lambda r, u: str(len(r.lv.segments))),
-    "pool_lv": ("Pool", S, 0, "lv", lambda r, u: ""),
+    "pool_lv": ("Pool", S, 0, "lv", lambda r, u: _pool(r)),
     "origin": ("Origin", S, 0, "lv", lambda r, u: ""),
-    "data_percent": ("Data%", N, 6, "lv", lambda r, u: ""),
-    "metadata_percent": ("Meta%", N, 6, "lv", lambda r, u: ""),
+    "data_percent": ("Data%", N, 6, "lv", lambda r, u: _thin_percent(r, "data")),
+    "metadata_percent": ("Meta%", N, 6, "lv", lambda r, u: _thin_percent(r, "meta")),
     "move_pv": ("Move", S, 0, "lv", lambda r, u: ""),
     "mirror_log": ("Log", S, 0, "lv", lambda r, u: _log(r)),
     "copy_percent": ("Cpy%Sync", N, 0, "lv", lambda r, u: _copy_percent(r)),
@@ -352,13 +390,17 @@ class LVRow:
         c = _SEG_CHAR.get(t)
         if c is None and t.startswith("raid"):
             c = "r"
+        zero = "-"
+        if t in ("thin", "thin-pool"):
+            pool = lv if t == "thin-pool" else lv.segments[0].refs["pool"]
+            zero = "z" if pool.segments[0].zero_new_blocks else "-"
         role = lv.vg.role(lv)
         if role is not None:
             # Sub-LVs show their part and their parent's target type.
             c = None
             t = role[0].segments[0].type
             k = _SEG_CHAR.get(t, "-")
-            first = {"image": "i", "log": "l"}[role[1]]
+            first = {"image": "i", "log": "l", "tmeta": "e", "tdata": "T"}[role[1]]
             return first + ("w" if lv.writable() else "r") + \
                 _POLICY.get(lv.section.get("allocation_policy", "inherit"), "i") + \
                 ("m" if "FIXED_MINOR" in lv.status else "-") + \
@@ -371,5 +413,5 @@ class LVRow:
             ("m" if "FIXED_MINOR" in lv.status else "-") + \
             ("a" if self.active else "-") + ("o" if self.opened else "-") + \
             ((c if c in "mrsCg" else "t" if c in "tV" else "-") if c else "-") + \
-            "-" + ("p" if lv.missing() else "-") + \
+            zero + ("p" if lv.missing() else "-") + \
             ("k" if "ACTIVATION_SKIP" in lv.status else "-")
