@@ -32,3 +32,30 @@ def test_lvm_same_on_micropython():
     assert mp.out == cp.out
     assert mp.err == cp.err
     assert mp.status == cp.status
+
+
+def test_thin_and_mirror_targets_same_on_micropython(tmp_path):
+    import test_lvm_thin as t
+    meta = t.make_meta(tmp_path)
+    mp = str(tmp_path / "meta.img")
+    dp = str(tmp_path / "data.img")
+    with open(mp, "wb") as f:
+        f.write(meta)
+    with open(dp, "wb") as f:
+        for n in range(t.NR_DATA):
+            f.write(t.block(n))
+    specs = [("/dev/vda", mp), ("/dev/vdb", dp)]
+    script = "\n".join([
+        "dmsetup create pool --table '0 16384 thin-pool /dev/vda /dev/vdb 128 0 0'",
+        "dmsetup create th --table '0 40960 thin /dev/mapper/pool 1'",
+        "dmsetup create sn --table '0 8192 thin /dev/mapper/pool 7'",
+        "sha256sum /dev/mapper/th; sha256sum /dev/mapper/sn; dmsetup status; dmsetup table",
+        "dmsetup create m --table '0 8192 mirror core 2 1024 nosync 2 /dev/vdb 0 /dev/vdb 8192 1 handle_errors'",
+        "sha256sum /dev/mapper/m; dmsetup status m; dmsetup table m",
+        "dmsetup create bad --table '0 8 thin /dev/mapper/pool 5'",
+    ])
+    cp = run_cpython(script, specs)
+    mpr = run_micropython(script, specs)
+    assert "thin-pool 2 " in cp.out and "Couldn't open thin internal device" in cp.err
+    assert mpr.out == cp.out
+    assert mpr.err == cp.err

@@ -102,10 +102,14 @@ def ref():
 
 @pytest.fixture(scope="module")
 def thin_meta(tmp_path_factory):
+    return make_meta(tmp_path_factory.mktemp("thin"))
+
+
+def make_meta(d):
+    """Pool metadata (one extent) for _mapping(), made by thin_restore."""
     exe = shutil.which("thin_restore") or "/usr/sbin/thin_restore"
     if not os.path.exists(exe):
         pytest.skip("thin_restore (thin-provisioning-tools) not installed")
-    d = tmp_path_factory.mktemp("thin")
     xml = ['<superblock uuid="" time="1" transaction="2" flags="0" version="2" '
            'data_block_size="%d" nr_data_blocks="%d">' % (CHUNK, NR_DATA),
            '<device dev_id="1" mapped_blocks="%d" transaction="0" creation_time="0" '
