@@ -4,28 +4,7 @@
 from dmfw.blockdev import SliceDevice, FileDevice, MemoryDevice
 from dmfw.errors import DMError
 
-# Linux's extended devt major, used for partitions beyond a disk's minors.
-BLOCK_EXT_MAJOR = 259
-
-# Minors a driver reserves per disk (whole disk + partitions); the rest get
-# extended devts. virtio-blk and sd reserve 16, mmc 8 (CONFIG default);
-# nvme and loop (max_part=0) reserve only the disk itself.
-_MINORS = (("vd", 16), ("sd", 16), ("hd", 64), ("xvd", 16), ("mmcblk", 8))
-
-
-def partition_name(disk, partno):
-    """disk_name(): a `p` goes between a name ending in a digit and the
-    number (nvme0n1p1, loop0p1, mmcblk0p1), none otherwise (vda1)."""
-    if disk and disk[-1] in "0123456789":
-        return "%sp%d" % (disk, partno)
-    return "%s%d" % (disk, partno)
-
-
-def _minors_per_disk(name):
-    for prefix, n in _MINORS:
-        if name.startswith(prefix):
-            return n
-    return 1
+from dmfw.devnames import BLOCK_EXT_MAJOR, minors_per_disk, partition_name  # noqa: F401
 
 
 def _sysfs_devno(disk, part):
@@ -42,7 +21,7 @@ def partition_devno(devices, disk, partno, name):
     dn = _sysfs_devno(disk.name, name)
     if dn is not None:
         return dn
-    if partno < _minors_per_disk(disk.name):
+    if partno < minors_per_disk(disk.name):
         return disk.major, disk.minor + partno
     return BLOCK_EXT_MAJOR, devices.free_minor(BLOCK_EXT_MAJOR)
 

@@ -10,23 +10,9 @@ from dmfw.devices import DeviceRegistry
 from dmfw.mapper import DeviceMapper
 from dmfw.shell.parse import split_commands, incomplete, expand
 from dmfw.shell.commands import COMMANDS
+from dmfw.devnames import disk_devno
 
 PROMPT = "dmfw> "
-
-# Linux's major numbers for the disks a firmware meets (virtio-blk gets the
-# first dynamic major, 254, in the reference guest).
-_MAJORS = (("vd", 254, 16), ("sd", 8, 16), ("hd", 3, 64), ("xvd", 202, 16))
-
-
-def linux_devno(name):
-    """major, minor Linux would give a whole disk called `name`."""
-    for prefix, major, step in _MAJORS:
-        if name.startswith(prefix) and len(name) == len(prefix) + 1:
-            return major, (ord(name[-1]) - ord("a")) * step
-    if name.startswith("loop") and name[4:].isdigit():
-        return 7, int(name[4:])
-    return 259, 0
-
 
 class Shell:
     def __init__(self, out=None, err=None):
@@ -72,7 +58,7 @@ class Shell:
         from dmfw.blockdev import FileDevice
         name = devpath[5:] if devpath.startswith("/dev/") else devpath
         if devno is None:
-            devno = linux_devno(name)
+            devno = disk_devno(name)
         dev = FileDevice(filepath, readonly=readonly, name=name,
                          major=devno[0], minor=devno[1])
         self.devices.add(dev)
@@ -110,7 +96,7 @@ class Shell:
         except ImportError:
             return
         try:
-            scan_partitions(self.devices, dev)
+            scan_partitions(self.devices, dev, self.error)
         except DMError as e:
             self.error("%s: %s" % (dev.name, e))
 
