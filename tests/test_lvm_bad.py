@@ -175,7 +175,7 @@ def test_garbage_metadata_text(ref, garbage):
 
 
 @pytest.mark.parametrize("segtype,extra", [
-    ("raid1", ""), ("raid5", ""), ("cache", ""), ("vdo", ""),
+    ("raid6", ""), ("raid5", ""), ("cache", ""), ("vdo", ""),
     ("snapshot", ""), ("frobnicate", ""),
 ])
 def test_unsupported_segment_type_is_refused(ref, segtype, extra):

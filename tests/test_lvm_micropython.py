@@ -52,7 +52,10 @@ def test_thin_and_mirror_targets_same_on_micropython(tmp_path):
         "sha256sum /dev/mapper/th; sha256sum /dev/mapper/sn; dmsetup status; dmsetup table",
         "dmsetup create m --table '0 8192 mirror core 2 1024 nosync 2 /dev/vdb 0 /dev/vdb 8192 1 handle_errors'",
         "sha256sum /dev/mapper/m; dmsetup status m; dmsetup table m",
+        "dmsetup create r --table '0 8192 raid raid1 3 0 region_size 1024 2 - /dev/vdb - /dev/vdb'",
+        "sha256sum /dev/mapper/r; dmsetup status r; dmsetup table r",
         "dmsetup create bad --table '0 8 thin /dev/mapper/pool 5'",
+        "dmsetup create bad2 --table '0 8 raid raid5 1 0 2 - /dev/vdb - /dev/vdb'",
     ])
     cp = run_cpython(script, specs)
     mpr = run_micropython(script, specs)

@@ -118,7 +118,8 @@ class PVRow:
 
 def _seg_areas(seg):
     return [(pv.name(), pe) for pv, pe in seg.areas] + \
-        [(lv.name, le) for lv, le in seg.lv_areas]
+        [(lv.name, le) for lv, le in seg.lv_areas] + \
+        [(image.name, 0) for _, image in seg.raid_legs]
 
 
 def _seg_ranges(seg):
@@ -263,7 +264,7 @@ FIELDS = {
     # segments (rows are LVRow with .seg set)
     "segtype": ("Type", S, 0, "seg", lambda r, u: r.seg.type_name()),
     "stripes": ("#Str", N, 0, "seg",
-                lambda r, u: str(r.seg.stripe_count if r.seg.type in ("striped", "mirror")
+                lambda r, u: str(r.seg.stripe_count if r.seg.type in ("striped", "mirror", "raid1")
                                  else len(r.seg.areas) + len(r.seg.lv_areas))),
     "stripe_size": ("Stripe", N, 0, "seg", lambda r, u: size_str(r.seg.stripe_size, *u)),
     "seg_start": ("Start", N, 0, "seg",
@@ -400,7 +401,8 @@ class LVRow:
             c = None
             t = role[0].segments[0].type
             k = _SEG_CHAR.get(t, "-")
-            first = {"image": "i", "log": "l", "tmeta": "e", "tdata": "T"}[role[1]]
+            first = {"image": "i", "log": "l", "tmeta": "e", "tdata": "T",
+                     "rmeta": "e", "rimage": "i"}[role[1]]
             return first + ("w" if lv.writable() else "r") + \
                 _POLICY.get(lv.section.get("allocation_policy", "inherit"), "i") + \
                 ("m" if "FIXED_MINOR" in lv.status else "-") + \

@@ -70,7 +70,7 @@ def node(lv):
         return Node(lv, lv.dm_name(), _uuid(lv, "-pool"), [tp],
                     lambda resolve: [(0, lv.size(), "linear", "%s 0" % resolve(tp))])
     deps = [node(sub) if not sub.is_type("thin-pool") else tpool_node(sub)
-            for sub in lv.sub_lvs()]
+            for sub in lv.needed_lvs()]
     by_lv = dict((id(d.lv), d) for d in deps)
 
     def build(resolve):
@@ -78,7 +78,8 @@ def node(lv):
         out = []
         for s in lv.segments:
             out.append((s.start_extent * es, s.extent_count * es) +
-                       _LINES[s.type](s, es, lambda sub: resolve(by_lv[id(sub)])))
+                       _LINES[s.type](s, es, lambda sub: resolve(by_lv[id(sub)])
+                                      if id(sub) in by_lv else "-"))
         return out
 
     alias = "/dev/%s/%s" % (lv.vg.name, lv.name) if lv.visible else None
@@ -113,6 +114,31 @@ def _mirror(s, es, sub):
     return ("mirror", "%s %d %s 1 handle_errors" % (log, len(s.lv_areas), legs))
 
 
+def _raid1(s, es, sub):
+    # lvm2's raid add_target_line + libdm's _raid_emit_segment_line (target
+    # >= 1.11 parameter order); a leg left out of a degraded LV is "- -".
+    p = ["0"]
+    for i, (_, image) in enumerate(s.raid_legs):
+        if "REBUILD" in image.status:
+            p += ["rebuild", str(i)]
+    opts = dict(s.raid_opts)
+    for key in ("min_recovery_rate", "max_recovery_rate"):
+        if key in opts:
+            p += [key, str(opts[key])]
+    for i, (_, image) in enumerate(s.raid_legs):
+        if "WRITEMOSTLY" in image.status:
+            p += ["write_mostly", str(i)]
+    if "writebehind" in opts:
+        p += ["max_write_behind", str(opts["writebehind"])]
+    p += ["region_size", str(s.region_size)]
+    ok = s.usable_legs()
+    legs = []
+    for leg in s.raid_legs:
+        legs += [sub(leg[0]), sub(leg[1])] if leg in ok else ["-", "-"]
+    return ("raid", "raid1 %d %s %d %s" % (len(p), " ".join(p), len(s.raid_legs),
+                                           " ".join(legs)))
+
+
 def _thin(s, es, sub):
     args = "%s %d" % (sub(s.refs["pool"]), s.device_id)
     if "external" in s.refs:
@@ -123,6 +149,7 @@ def _thin(s, es, sub):
 _LINES = {
     "striped": _striped,
     "mirror": _mirror,
+    "raid1": _raid1,
     "thin": _thin,
     "error": lambda s, es, sub: ("error", ""),
     "zero": lambda s, es, sub: ("zero", ""),

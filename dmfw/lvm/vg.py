@@ -8,7 +8,7 @@ from dmfw.errors import DMError, FormatError, EINVAL, ENODEV, EOPNOTSUPP, EIO
 from dmfw.lvm import disk, text
 
 # Segment types dmfw maps exactly as lvm2 does (dmfw.lvm.tables).
-SUPPORTED = ("striped", "mirror", "thin-pool", "thin", "error", "zero")
+SUPPORTED = ("striped", "mirror", "raid1", "thin-pool", "thin", "error", "zero")
 
 
 class LVMError(DMError):
@@ -111,6 +111,23 @@ class Segment:
                     self._refs[role] = v
             self.device_id = _int(sec, "device_id", what)
             self.transaction_id = _int(sec, "transaction_id", what)
+        self.raid_legs = []                 # [(rmeta LV or None, rimage LV)]
+        if t == "raid1":
+            n = _int(sec, "device_count", what)
+            lst = sec.get("raids")
+            if n < 2 or not isinstance(lst, list) or len(lst) != 2 * n or \
+                    [x for x in lst if not isinstance(x, str)]:
+                raise FormatError("%s: raids do not match device_count" % what)
+            self._raid_refs = [(lst[2 * i], lst[2 * i + 1]) for i in range(n)]
+            self.stripe_count = n
+            self.region_size = _int(sec, "region_size", what)
+            self.raid_opts = []
+            for key in ("min_recovery_rate", "max_recovery_rate", "writebehind"):
+                v = sec.get(key)
+                if isinstance(v, int) and v:
+                    self.raid_opts.append((key, v))
+            if sec.get("data_offset", 0):
+                self.reshaping = True
         if t == "mirror":
             n = _int(sec, "mirror_count", what)
             lst = sec.get("mirrors")
@@ -165,6 +182,16 @@ class Segment:
             self.log_lv = vg.lv(self._log_ref)
             if self.log_lv is None or self.log_lv is self.lv:
                 raise FormatError("%s: unknown mirror log %s" % (what, self._log_ref))
+        for meta, image in getattr(self, "_raid_refs", ()):
+            legs = []
+            for name in (meta, image):
+                sub = vg.lv(name)
+                if sub is None or sub is self.lv:
+                    raise FormatError("%s: unknown sub-LV %s" % (what, name))
+                legs.append(sub)
+            if legs[1].extents < self.extent_count:
+                raise FormatError("%s: %s is shorter than the segment" % (what, image))
+            self.raid_legs.append((legs[0], legs[1]))
         for role, name in self._refs.items():
             sub = vg.lv(name)
             if sub is None or sub is self.lv:
@@ -178,6 +205,9 @@ class Segment:
         out = [lv for lv, _ in self.lv_areas]
         if self.log_lv is not None:
             out.insert(0, self.log_lv)
+        for meta, image in self.raid_legs:
+            out.append(meta)
+            out.append(image)
         for role in ("tmeta", "tdata", "pool", "external"):
             if role in self.refs:
                 out.append(self.refs[role])
@@ -189,8 +219,15 @@ class Segment:
             return "linear"
         return self.type
 
+    reshaping = False
+
+    def usable_legs(self):
+        """raid1 legs whose image and metadata LVs are complete."""
+        return [leg for leg in self.raid_legs
+                if not leg[0].missing() and not leg[1].missing()]
+
     def area_len(self):
-        if self.type == "mirror":
+        if self.type in ("mirror", "raid1"):
             return self.extent_count
         return self.extent_count // self.stripe_count
 
@@ -252,6 +289,16 @@ class LV:
                     out.append(sub)
         return out
 
+    def needed_lvs(self):
+        """sub_lvs() less the legs of a degraded RAID1 left out of its table."""
+        skip = []
+        for s in self.segments:
+            ok = s.usable_legs()
+            for leg in s.raid_legs:
+                if leg not in ok:
+                    skip.extend(leg)
+        return [lv for lv in self.sub_lvs() if lv not in skip]
+
     def missing(self):
         out = []
         for s in self.segments:
@@ -280,7 +327,19 @@ class LV:
                                        if s.type in ("thin", "thin-pool")]:
             return ("LV %s: a thin or thin-pool LV of several segments is not "
                     "supported by dmfw; not activating." % self.full_name())
-        if self.missing():
+        for s in self.segments:
+            if s.reshaping or [1 for _, im in s.raid_legs
+                               if [f for f in im.status if f.startswith("RESHAPE")]]:
+                return ("LV %s is being reshaped, which dmfw cannot map; not "
+                        "activating." % self.full_name())
+        raid = [s for s in self.segments if s.type == "raid1"]
+        if raid:
+            # lvm2's default activation_mode "degraded": a RAID1 LV comes up
+            # while one leg is complete.
+            if [s for s in raid if not s.usable_legs()]:
+                return ("Refusing activation of partial LV %s.  Use '--activationmode "
+                        "partial' to override." % self.full_name())
+        elif self.missing():
             return ("Refusing activation of partial LV %s.  Use '--activationmode "
                     "partial' to override." % self.full_name())
         for s in self.segments:
@@ -292,7 +351,7 @@ class LV:
                             % (self.full_name(), pv.dev.name, pv.dev.nr_sectors, end))
         self._checking = True
         try:
-            for sub in self.sub_lvs():
+            for sub in self.needed_lvs():
                 why = sub.check_activation()
                 if why:
                     return why
@@ -366,6 +425,11 @@ class VG:
                 for role in ("tmeta", "tdata"):
                     if seg.refs.get(role) is lv:
                         return (p, role)
+                for meta, image in seg.raid_legs:
+                    if meta is lv:
+                        return (p, "rmeta")
+                    if image is lv:
+                        return (p, "rimage")
         return None
 
     def visible_lvs(self):
