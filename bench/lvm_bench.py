@@ -49,7 +49,7 @@ def main(flags=()):
         sh = Shell()
         for l, p in zip(loops, paths):
             sh.devices.add(FileDevice(p, readonly=True, name=l, major=7, minor=int(l[4:])))
-        from dmfw.lvm import vg as V, activate as act
+        from dmfw.lvm import scan as V, activate as act
         sc = V.scan([sh.devices.by_name[n] for n in sh.devices.names()])
         for lv in sc.vg("bvg").visible_lvs():
             act.activate(sh.dm, lv)

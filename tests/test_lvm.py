@@ -3,13 +3,11 @@
 # segment report (devices, PE numbers, stripes), not from dmfw's reading of
 # the metadata.
 
-import struct
 
 import pytest
 
 import lvmref
 from shellrun import run, new_shell
-from dmfw.shell import Shell
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +128,7 @@ def test_report_after_activation(ref):
 
 
 def test_ring_buffer_wrapped_and_newest_copy(ref):
-    from dmfw.lvm import disk, vg as V
+    from dmfw.lvm import disk, scan as V
     devs = lvmref.file_devices(ref)
     lab = disk.read_label(devs[0], lambda w: None)
     # pvcreate --pvmetadatacopies 2: one area at the start, one at the end.

@@ -213,8 +213,6 @@ def test_segment_pointing_past_pv_is_refused(ref):
 # -- fuzzing: only DMError may come out of the parser and the assembly.
 
 def _real_text():
-    from images import lvm as recipe
-    import os
     m = lvmref.load("ref")
     from dmfw.blockdev import FileDevice
     d = FileDevice(m["paths"][3], readonly=True)
@@ -274,7 +272,7 @@ def _load_text():
 @given(st.lists(st.tuples(st.integers(0, 16 * 1024), st.binary(min_size=1, max_size=8)),
                 min_size=1, max_size=6))
 def test_fuzz_label_and_mda_bytes(pokes):
-    from dmfw.lvm import vg as V, tables
+    from dmfw.lvm import scan as V, tables
     m = lvmref.load("ref")
     devs = lvmref.file_devices(m)
     a = lvmref.Overlay(devs[3])

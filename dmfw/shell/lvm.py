@@ -4,7 +4,7 @@
 # lvm2's two-space indent.
 
 from dmfw.errors import DMError, UsageError
-from dmfw.lvm import vg as lvmvg
+from dmfw.lvm import scan as lvmscan
 from dmfw.lvm import report
 from dmfw.lvm import activate as act
 
@@ -17,7 +17,7 @@ USAGE = ("lvm pvs|vgs|lvs [-o [+]FIELDS] [--segments] [--units U] [--noheadings]
 
 def _scan(sh):
     devs = [sh.devices.by_name[n] for n in sh.devices.names()]
-    sc = lvmvg.scan(devs)
+    sc = lvmscan.scan(devs)
     for w in sc.warnings:
         sh.error("  " + w)
     return sc

@@ -13,7 +13,7 @@
 import struct
 
 from dmfw.target import Target, TargetError, parse_u64
-from dmfw.errors import DMError, IOFailure, EROFS, EIO
+from dmfw.errors import DMError, IOFailure, EROFS
 from dmfw.blockdev import SECTOR_SHIFT
 
 THIN_MAGIC = 27022010
