@@ -125,8 +125,11 @@ def test_duplicate_pv_uuids(ref):
     sh = shell_with([a, b, c])
     r = run("vgchange -ay", sh=sh)
     assert "is found on more than one device: /dev/%s, /dev/loop9." % a.name in r.err
-    assert "Cannot activate LVs in VG gvg while PVs appear on duplicate devices." in r.err
+    assert r.err.count("Cannot activate LVs in VG gvg while PVs appear on duplicate "
+                       "devices.") == 1
     assert r.status == 5 and active(sh) == []
+    r = run("lvchange -ay gvg/lin", sh=sh)
+    assert "while PVs appear on duplicate devices" in r.err and active(sh) == []
 
 
 def test_newer_seqno_wins(ref):

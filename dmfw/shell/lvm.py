@@ -226,7 +226,13 @@ def _vgchange(sh, argv):
         sh.error("  %s" % e)
         return ECMD_FAILED
     for vg in vgs:
+        if on and vg.refusal:
+            # One reason for the whole VG, as lvm2 gives it.
+            sh.error("  %s" % vg.refusal)
+            st = ECMD_FAILED
         for lv in vg.visible_lvs():
+            if on and vg.refusal:
+                continue
             if not _change(sh, lv, on):
                 st = ECMD_FAILED
         n = len([lv for lv in vg.visible_lvs()
