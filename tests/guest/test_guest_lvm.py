@@ -50,9 +50,10 @@ def _restart_fw(g):
 
 
 class _Disks:
-    def __init__(self, names, paths):
+    def __init__(self, names, paths, nodes):
         self.names = names
         self.paths = paths
+        self.nodes = nodes
 
 
 def _wrapped(path):
@@ -92,7 +93,7 @@ def lvm_disks(qemu_guest, tmp_path):
             f.truncate(size)
         nodes.append(g.qemu.hotplug(p))
     try:
-        yield _Disks(_new_disks(g, before), paths)
+        yield _Disks(_new_disks(g, before), paths, nodes)
     finally:
         g.linux.run("dmsetup remove_all")
         g.fw.run("dmsetup remove_all")
@@ -178,3 +179,35 @@ def test_lvm2_activation_equals_dmfw(qemu_guest, lvm_disks):
           % (fw_time, 37.75 / fw_time, k_time, 37.75 / k_time, fw_time / k_time))
     fw_lvs = g.fw.check("lvs --segments -o+seg_pe_ranges,devices " + VG)
     assert fw_lvs == lvs_kernel
+
+
+def test_missing_pv_same_choice_as_lvm2(qemu_guest, lvm_disks):
+    """With one PV gone, dmfw activates exactly the LVs lvm2 activates, with
+    the same tables, and refuses the partial ones as lvm2 does."""
+    g = qemu_guest
+    a, b, c = ["/dev/" + d for d in lvm_disks.names]
+    lvm = _lvm(lvm_disks.names)
+    for s in ["pvcreate %s %s %s" % (a, b, c), "vgcreate -s 1m m-vg %s %s %s" % (a, b, c),
+              "lvcreate -Zn -Wn -y -L 4m -n on-a m-vg %s" % a,
+              "lvcreate -Zn -Wn -y -L 4m -i 2 -I 64k -n ab m-vg %s %s" % (a, b),
+              "lvcreate -Zn -Wn -y -L 4m -n on-c m-vg %s" % c,
+              "lvcreate -Zn -Wn -y -L 45m -n a-then-c m-vg %s %s" % (a, c),
+              "lvcreate -Zn -Wn -y --type mirror -m1 --mirrorlog core -L 4m -n mir-bc "
+              "m-vg %s %s" % (b, c),
+              "vgchange -an m-vg"]:
+        out, st = g.linux.run(lvm % s + " 2>&1", timeout=120)
+        assert st == 0, "%s:\n%s" % (s, out)
+    g.qemu.unplug(lvm_disks.nodes[2])
+    out, st = g.linux.run(lvm % "vgchange -ay m-vg" + " 2>&1", timeout=120)
+    assert "Refusing activation of partial LV m-vg/on-c" in out, out
+    kernel = _tables(g.linux.check("dmsetup table"), g.linux.check("dmsetup ls"))
+    g.linux.check(lvm % "vgchange -an m-vg" + " >/dev/null 2>&1; dmsetup remove_all")
+    _restart_fw(g)
+    fw_out, fw_st = g.fw.run("vgchange -ay m-vg", timeout=120)
+    assert fw_st != 0
+    for lv in ("on-c", "a-then-c", "mir-bc"):
+        assert ("Refusing activation of partial LV m-vg/%s." % lv in fw_out) == \
+            ("Refusing activation of partial LV m-vg/%s." % lv in out), (lv, out, fw_out)
+    fw = _tables(g.fw.check("dmsetup table"), g.fw.check("dmsetup ls"))
+    assert fw == kernel, (out, fw_out)
+    assert sorted(kernel) == ["m--vg-ab", "m--vg-on--a"]
