@@ -225,3 +225,35 @@ def test_lvm_prefix_and_errors(ref):
     r = run("vgchange", sh=sh)
     assert r.status == 1 and "-ay or -an" in r.err
     assert sh.dm.list() == []
+
+
+def test_pv_on_a_gpt_partition(ref, tmp_path):
+    # gvg's first PV copied into partition 1 of a GPT disk: the scan finds it
+    # on vda1, not on the whole disk.
+    import os
+    import shutil
+    import subprocess
+    sgdisk = shutil.which("sgdisk") or "/usr/sbin/sgdisk"
+    if not os.path.exists(sgdisk):
+        pytest.skip("sgdisk (gdisk) not installed")
+    disk = str(tmp_path / "disk.img")
+    with open(disk, "wb") as f:
+        f.truncate(48 << 20)
+    subprocess.run([sgdisk, "-n", "1:2048:+42M", disk], check=True, capture_output=True)
+    with open(ref["paths"][3], "rb") as src, open(disk, "r+b") as dst:
+        off = 0
+        while True:
+            b = src.read(1 << 20)
+            if not b:
+                break
+            if b.count(0) != len(b):
+                dst.seek((1 << 20) + off)
+                dst.write(b)
+            off += len(b)
+    sh = new_shell([("/dev/vda", disk)])
+    sh.devices.add(lvmref.file_devices(ref)[4])
+    r = run("pvs -o pv_name,vg_name", sh=sh)
+    assert r.out.split()[2:] == ["/dev/%s" % ref["loops"][4], "gvg", "/dev/vda1", "gvg"]
+    assert run("vgchange -ay gvg", sh=sh).status == 0
+    vda1 = sh.devices.get("vda1")
+    assert run("dmsetup table gvg-lin", sh=sh).out == "0 16384 linear %s 2048\n" % vda1.devno()
