@@ -114,7 +114,7 @@ class GuestSession:
         self.target = env.get_target()
         strategy = self.target.get_driver("DmfwStrategy")
         strategy.transition("shell")
-        self.fw = self.target.get_driver("DmfwShellDriver").console()
+        self.fw = self.target.get_driver("DmfwShellDriver").console_interface()
 
     def close(self):
         if self.qemu:

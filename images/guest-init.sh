@@ -33,7 +33,7 @@ done
 
 echo "dmfw guest: $(uname -r), $(micropython -c 'import sys; print(sys.implementation.name, sys.version)')" >/dev/ttyS0
 while :; do
-	setsid sh -c 'MICROPYPATH=/usr/lib/dmfw-py exec micropython -X heapsize=64M -m dmfw shell --scan <>/dev/ttyS0 >&0 2>&0'
+	setsid sh -c 'MICROPYPATH=/usr/lib/dmfw-py exec micropython -X heapsize=64M -m dmfw shell --scan -i <>/dev/ttyS0 >&0 2>&0'
 	echo "dmfw shell exited ($?), restarting" >/dev/ttyS0
 	sleep 0.5
 done
