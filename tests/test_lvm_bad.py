@@ -286,3 +286,50 @@ def test_fuzz_label_and_mda_bytes(pokes):
         for lv in vg.lvs:
             if lv.check_activation() is None:
                 tables.node(lv).table(lambda n: "253:0")
+
+
+def _with_lvs(ref, extra, edit=None):
+    devs = gvg_devs(ref)
+    t = lvmref.committed_text(devs[1]).rstrip(b"\0").decode()
+    if edit:
+        t = edit(t)
+    i = t.index("logical_volumes {") + len("logical_volumes {")
+    t = t[:i] + extra + t[i:]
+    for d in devs:
+        lvmref.rewrite_metadata(d, 4096, t)
+    return shell_with(devs)
+
+
+def _lv(name, n, seg, status='"READ", "WRITE", "VISIBLE"'):
+    return ('\n%s {\nid = "XXXXXX-0000-0000-0000-0000-0000-00000%d"\nstatus = [%s]\n'
+            'flags = []\nsegment_count = 1\nsegment1 {\nstart_extent = 0\n'
+            'extent_count = 1\n%s\n}\n}\n' % (name, n, status, seg))
+
+
+def test_lv_striped_over_another_lv(ref):
+    sh = _with_lvs(ref, _lv("top", 1, 'type = "striped"\nstripe_count = 1\n'
+                                      'stripes = ["base", 1]') +
+                   _lv("base", 2, 'type = "striped"\nstripe_count = 1\nstripes = ["pv0", 7]',
+                       '"READ", "WRITE"').replace("extent_count = 1", "extent_count = 2"))
+    r = run("lvchange -ay gvg/top", sh=sh)
+    assert r.status == 0, r.err
+    assert run("dmsetup table gvg-top", sh=sh).out == "0 8192 linear %s 8192\n" % \
+        sh.dm.get("gvg-base").devno()
+
+
+def test_pvmove_locked_lv_is_refused(ref):
+    # The first LV in gvg's metadata is lin.
+    sh = _with_lvs(ref, "", lambda t: t.replace(
+        '"READ", "WRITE", "VISIBLE"]', '"READ", "WRITE", "VISIBLE", "LOCKED"]', 1))
+    r = run("vgchange -ay gvg", sh=sh)
+    assert "is locked by a pvmove in progress" in r.err
+    assert "gvg-lin" not in active(sh)
+
+
+def test_snapshot_origin_and_snapshot_are_refused(ref):
+    sh = _with_lvs(ref, _lv("snap", 3, 'type = "snapshot"\nchunk_size = 8\n'
+                                       'origin = "lin"\ncow_store = "span"'))
+    r = run("vgchange -ay gvg", sh=sh)
+    assert "LV gvg/lin has a snapshot (snap), whose snapshot-origin mapping" in r.err
+    assert 'LV gvg/snap uses segment type "snapshot"' in r.err
+    assert active(sh) == ["gvg-span", "gvg-str"]

@@ -93,14 +93,13 @@ def _devspec(dev):
 
 
 def _striped(s, es, sub):
-    # libdm emits a one-area striped segment as `linear`.
+    # libdm emits a one-area striped segment as `linear`; an area on an LV
+    # is that LV's dm device at the extent's offset.
+    areas = ["%s %d" % (_devspec(pv.dev), pv.pe_start + pe * es) for pv, pe in s.areas] + \
+        ["%s %d" % (sub(lv), le * es) for lv, le in s.lv_areas]
     if s.stripe_count == 1:
-        pv, pe = s.areas[0]
-        return ("linear", "%s %d" % (_devspec(pv.dev), pv.pe_start + pe * es))
-    args = ["%d %d" % (s.stripe_count, s.stripe_size)]
-    for pv, pe in s.areas:
-        args.append("%s %d" % (_devspec(pv.dev), pv.pe_start + pe * es))
-    return ("striped", " ".join(args))
+        return ("linear", areas[0])
+    return ("striped", "%d %d %s" % (s.stripe_count, s.stripe_size, " ".join(areas)))
 
 
 def _mirror(s, es, sub):

@@ -159,9 +159,13 @@ class Segment:
             for i in range(n):
                 pvkey = lst[2 * i]
                 pe = lst[2 * i + 1]
-                pv = vg.pv_by_key.get(pvkey) if isinstance(pvkey, str) else None
-                if pv is None or not isinstance(pe, int) or pe < 0:
+                if not isinstance(pvkey, str) or not isinstance(pe, int) or pe < 0:
                     raise FormatError("%s: bad stripe %d" % (what, i))
+                pv = vg.pv_by_key.get(pvkey)
+                if pv is None:
+                    # A stripe on another LV (pvmove, layered LVs).
+                    self._lv_refs.append((pvkey, pe))
+                    continue
                 if pe + per > pv.pe_count:
                     raise FormatError("%s: extents %d-%d beyond the %d of %s"
                                       % (what, pe, pe + per - 1, pv.pe_count, pvkey))
@@ -174,7 +178,7 @@ class Segment:
             sub = vg.lv(name)
             if sub is None or sub is self.lv:
                 raise FormatError("%s: unknown sub-LV %s" % (what, name))
-            if le + self.extent_count > sub.extents:
+            if le + self.area_len() > sub.extents:
                 raise FormatError("%s: %s is shorter than the segment" % (what, name))
             self.lv_areas.append((sub, le))
         if self._log_ref is not None:
@@ -326,6 +330,18 @@ class LV:
                                        if s.type in ("thin", "thin-pool")]:
             return ("LV %s: a thin or thin-pool LV of several segments is not "
                     "supported by dmfw; not activating." % self.full_name())
+        if "LOCKED" in self.status or [1 for sub in self.sub_lvs() if "PVMOVE" in sub.status]:
+            return ("LV %s is locked by a pvmove in progress, which dmfw cannot map; "
+                    "not activating." % self.full_name())
+        for s in self.segments:
+            if s.type == "striped" and s.areas and s.lv_areas:
+                return ("LV %s: a segment striped over both PVs and LVs is not "
+                        "supported by dmfw; not activating." % self.full_name())
+        for lv in vg.lvs:
+            for s in lv.segments:
+                if s.type == "snapshot" and s.section.get("origin") == self.name:
+                    return ("LV %s has a snapshot (%s), whose snapshot-origin mapping "
+                            "dmfw does not do; not activating." % (self.full_name(), lv.name))
         for s in self.segments:
             if s.reshaping or [1 for _, im in s.raid_legs
                                if [f for f in im.status if f.startswith("RESHAPE")]]:
