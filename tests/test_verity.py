@@ -404,6 +404,12 @@ TABLE_ERRORS = [
     ("1 254:0 254:16 4096 4096 300 1 sha256 R - 6 use_fec_from_device 254:16 fec_roots 2 "
      "fec_blocks 30", "Invalid fec_blocks"),
     ("1 254:0 254:16 4096 4096 300 1000 sha256 R -", "Hash device is too small"),
+    ("1 254:0 254:16 4096 4096 300 1 sha256 R - 8 use_fec_from_device 254:16 fec_roots 2 "
+     "fec_blocks 304 fec_start 3", "FEC device is too small"),
+    ("1 254:0 254:16 4096 4096 300 1 sha256 R - 8 use_fec_from_device 254:16 fec_roots 2 "
+     "fec_blocks 3000 fec_start 0", "Hash device is too small for fec_blocks"),
+    ("1 254:0 254:16 4096 1024 300 1 sha256 R - 8 use_fec_from_device 254:16 fec_roots 2 "
+     "fec_blocks 3000 fec_start 0", "Block sizes must match to use FEC"),
     ("1 254:0 254:16 4096 4096 300 1 sha256 R - 1 root_hash_sig_key_desc",
      "DM Verity Sig Verification Signature key not specified"),
     ("1 254:0 254:16 4096 4096 300 1 sha256 R - 2 root_hash_sig_key_desc nokey",

@@ -289,10 +289,8 @@ class VerityTarget(Target):
         bs = self.data_bs
         if self.hash_dev.size_bytes() // bs < self.fec_blocks - self.data_blocks:
             raise TargetError("Hash device is too small for fec_blocks")
-        # Same units as the kernel's check (start in blocks plus parity
-        # blocks, shifted by the block size bits).
-        if self.fec_dev.size_bytes() // bs < \
-                ((self.fec_start + rounds * self.fec_roots) >> _log2(bs)):
+        # The parity is rounds * roots blocks from fec_start on.
+        if self.fec_dev.size_bytes() // bs < self.fec_start + rounds * self.fec_roots:
             raise TargetError("FEC device is too small")
         if self.data_dev.size_bytes() // bs < self.data_blocks:
             raise TargetError("Data device is too small")
