@@ -562,3 +562,9 @@ def test_io_errors_unaligned_reads_and_error_modes(matrix):
         assert calls == ([] if kind is None else [(kind, "dm-verity device has I/O error")])
         # An I/O error is not corruption: the status stays V.
         assert md.live.targets[0].status() == "V"
+
+
+def test_target_version_is_linux_6_12s():
+    from dmfw.targets.verity import VerityTarget
+    # `dmsetup targets` in the reference guest (Debian 6.12.117): verity v1.10.0
+    assert VerityTarget.version == (1, 10, 0)
