@@ -568,3 +568,20 @@ def test_target_version_is_linux_6_12s():
     from dmfw.targets.verity import VerityTarget
     # `dmsetup targets` in the reference guest (Debian 6.12.117): verity v1.10.0
     assert VerityTarget.version == (1, 10, 0)
+
+
+def test_open_image_files_on_loop_devices(matrix):
+    # Like veritysetup on files: loop devices 7:N, "data loop:" in status.
+    d, infos = matrix
+    info = _pick(infos, format=0, hash="sha256", dbs=4096, hbs=4096, sb=True,
+                 layout="offset")
+    base = os.path.join(d, info["name"])
+    img = os.path.join(base, "image.img")
+    args = " ".join(img if a == "FEC" else a for a in iv._open_args(info))
+    r = run("veritysetup open %s v %s %s %s\ndmsetup table v\nveritysetup status v\n"
+            "sha256sum /dev/mapper/v" % (img, img, info["root"], args))
+    assert r.status == 0, r
+    lines = r.out.splitlines()
+    assert lines[0] == iv.expected_table(info, "7:0", "7:0", "7:0")
+    assert "  data loop:   %s" % img in lines and "  hash loop:   %s" % img in lines
+    assert lines[-1].split()[0] == data_digest(info, base)

@@ -88,10 +88,23 @@ def _num(opts, key, what=None):
     return int(v)
 
 
-def _device(sh, spec, write=False, create=False):
+def _device(sh, spec, write=False, create=False, loop=False):
     dev = sh.devices.find(spec)
     if dev is not None:
         return dev
+    if loop and not spec.startswith("/dev/"):
+        # An image file for a table: like veritysetup, put it on a loop
+        # device (read-only) so the table can name it as major:minor.
+        for d in sh.devices.by_name.values():
+            if d.name.startswith("loop") and getattr(d, "path", None) == spec:
+                return d
+        n = 0
+        while sh.devices.find("loop%d" % n) is not None:
+            n += 1
+        try:
+            return sh.attach("/dev/loop%d" % n, spec, readonly=True, devno=(7, n))
+        except DMError:
+            raise Fail(EINVAL, ["Device %s does not exist or access denied." % spec])
     if spec.startswith("/dev/") and not write:
         # A disk the kernel shows but the shell has not attached yet
         # (hot-plugged after start): attach it under its kernel numbers.
@@ -262,14 +275,14 @@ def _load(sh, opts, hash_dev, data_dev=None):
     return p
 
 
-def _fec_opts(sh, opts, p, hash_dev, write=False):
+def _fec_opts(sh, opts, p, hash_dev, write=False, loop=False):
     if "--fec-device" not in opts:
         return
     spec = opts["--fec-device"]
     dev = sh.devices.find(spec)
     if dev is None:
         dev = hash_dev if getattr(hash_dev, "path", None) == spec else \
-            _device(sh, spec, write, create=write)
+            _device(sh, spec, write, create=write, loop=loop)
     p.fec_dev = dev
     p.fec_offset = _num(opts, "--fec-offset")
     p.fec_roots = _num(opts, "--fec-roots")
@@ -461,12 +474,10 @@ def action_open(sh, opts, args):
     name = args[1]
     if sh.dm.find(name) is not None:
         raise Fail(EBUSY, ["Device %s already exists." % name])
-    data_dev = _device(sh, args[0])
-    hash_dev = _device(sh, args[2])
+    data_dev = _device(sh, args[0], loop=True)
+    hash_dev = data_dev if args[2] == args[0] else _device(sh, args[2], loop=True)
     p = _load(sh, opts, hash_dev, data_dev)
-    if not p.no_sb:
-        p.hash_offset = _num(opts, "--hash-offset")
-    _fec_opts(sh, opts, p, hash_dev)
+    _fec_opts(sh, opts, p, hash_dev, loop=True)
     root = _root(sh, opts, args, 3, p)
     if p.data_blocks * p.data_bs > data_dev.size_bytes():
         raise Fail(EINVAL, ["Device %s is too small." % _path(data_dev)])
@@ -543,12 +554,15 @@ def action_status(sh, opts, args):
     w("  hash name:   %s\n" % t.alg)
     w("  salt:        %s\n" % (_hex(t.salt) if t.salt else "-"))
     w("  data device: /dev/%s\n" % t.data_dev.name)
+    _loop_line(w, "data", t.data_dev)
     w("  size:        %d sectors\n" % md.nr_sectors)
     w("  mode:        readonly\n")
     w("  hash device: /dev/%s\n" % t.hash_dev.name)
+    _loop_line(w, "hash", t.hash_dev)
     w("  hash offset: %d sectors\n" % (t.hash_start * t.hash_bs // 512))
     if t.fec is not None:
         w("  FEC device:  /dev/%s\n" % t.fec_dev.name)
+        _loop_line(w, "FEC", t.fec_dev, "  FEC loop:    %s\n")
         w("  FEC offset:  %d sectors\n" % (t.fec_start * t.hash_bs // 512))
         w("  FEC roots:   %d\n" % t.fec_roots)
     w("  root hash:   %s\n" % _hex(t.root))
@@ -569,6 +583,11 @@ def action_status(sh, opts, args):
     if fl:
         w("  flags:       %s\n" % fl)
     return 0
+
+
+def _loop_line(w, what, dev, fmt="  %s loop:   %s\n"):
+    if dev.name.startswith("loop") and getattr(dev, "path", None):
+        w(fmt % ((what, dev.path) if fmt.count("%s") == 2 else (dev.path,)))
 
 
 def action_dump(sh, opts, args):
