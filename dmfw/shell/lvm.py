@@ -147,10 +147,10 @@ def _pvscan(sh, argv):
     if not rows:
         sh.write("  No matching physical volumes found\n")
         return 0
-    # lvm2 sizes the columns from its cache, which also holds the orphan
-    # VG's internal name.
+    # lvm2 sizes the columns from its cache (2.03.31 and later leave the
+    # orphan VG's internal name out; 2.03.16 counted it).
     pvw = max([len(r.name()) for r in rows]) + 2
-    vgw = max([len("#orphans_lvm2")] + [len(v.name) for v in sc.vgs]) + 2
+    vgw = max([0] + [len(v.name) for v in sc.vgs]) + 2
     total = used = new = 0
     for r in rows:
         if r.pv is None:

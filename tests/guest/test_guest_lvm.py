@@ -152,6 +152,9 @@ def test_lvm2_activation_equals_dmfw(qemu_guest, lvm_disks):
         kernel_sums[lv] = checksum(g.linux, "/dev/mapper/%s-%s" % (
             VG.replace("-", "--"), lv.replace("-", "--")))
     lvs_kernel = g.linux.check(lvm % ("lvs --segments -o+seg_pe_ranges,devices " + VG))
+    reports = ("pvs", "vgs", "lvs -a -o lv_name,vg_name,lv_attr,lv_size,seg_count,devices "
+               + VG, "pvscan", "vgscan")
+    kernel_reports = [g.linux.check(lvm % r) for r in reports]
     g.linux.check(lvm % ("vgchange -an " + VG) + " >/dev/null 2>&1")
     flush_linux(g.linux, a, b, c)
 
@@ -179,6 +182,8 @@ def test_lvm2_activation_equals_dmfw(qemu_guest, lvm_disks):
           % (fw_time, 37.75 / fw_time, k_time, 37.75 / k_time, fw_time / k_time))
     fw_lvs = g.fw.check("lvs --segments -o+seg_pe_ranges,devices " + VG)
     assert fw_lvs == lvs_kernel
+    for r, want in zip(reports, kernel_reports):
+        assert g.fw.check(r) == want, r
 
 
 def test_missing_pv_same_choice_as_lvm2(qemu_guest, lvm_disks):
