@@ -55,10 +55,23 @@ class Keyring:
         return verify_detached(content, sig, self.trusted)
 
 
+def builtin_certs():
+    """Certificates a firmware build compiles in: an optional module
+    `dmfw_trusted` with CERTS = [PEM or DER bytes, ...] (the role of the
+    kernel's CONFIG_SYSTEM_TRUSTED_KEYS)."""
+    try:
+        mod = __import__("dmfw_trusted")
+    except ImportError:
+        return []
+    return list(getattr(mod, "CERTS", []))
+
+
 def get_keyring(mapper):
     kr = getattr(mapper, "keyring", None)
     if kr is None:
         kr = Keyring()
+        for blob in builtin_certs():
+            kr.trust(blob)
         try:
             mapper.keyring = kr
         except AttributeError:

@@ -197,3 +197,19 @@ def test_sha512_fallback_matches_hashlib():
         h = sha512(m[:n // 3])
         h.update(m[n // 3:])
         assert h.copy().digest() == hashlib.sha512(m).digest()
+
+
+def test_builtin_certificates_are_trusted(sigs, tmp_path, monkeypatch):
+    import sys
+    d, j = sigs
+    s = j["signers"][7]
+    mod = tmp_path / "dmfw_trusted.py"
+    mod.write_text("CERTS = [%r]\n" % _read(d, s["cert"]))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("dmfw_trusted", None)
+    try:
+        sh = new_shell()
+        r = run("keyring list", sh=sh)
+        assert r.out.startswith("0 %s EC-P-384 " % hashlib.sha256(_read(d, s["der"])).hexdigest())
+    finally:
+        sys.modules.pop("dmfw_trusted", None)

@@ -172,6 +172,7 @@ def test_veritysetup_output_matches_real_veritysetup(qemu_guest):
                 "veritysetup open %s v %s %s --fec-device %s --fec-roots 5 "
                 "--ignore-zero-blocks --check-at-most-once" % (data, hsh, root, fec),
                 "veritysetup status v",
+                "dmsetup info -c -o name,uuid,attr v",
                 "veritysetup close v",
                 "veritysetup close v",
                 "veritysetup status v",
