@@ -585,3 +585,25 @@ def test_open_image_files_on_loop_devices(matrix):
     assert lines[0] == iv.expected_table(info, "7:0", "7:0", "7:0")
     assert "  data loop:   %s" % img in lines and "  hash loop:   %s" % img in lines
     assert lines[-1].split()[0] == data_digest(info, base)
+
+
+def test_format_then_open_with_root_hash_file(matrix, tmp_path):
+    d, infos = matrix
+    info = _pick(infos, format=1, hash="sha256", dbs=4096, hbs=4096, sb=True,
+                 layout="file", blocks=300)
+    data = os.path.join(d, info["name"], "data.img")
+    hashf = tmp_path / "h.img"
+    rh = tmp_path / "root.hex"
+    r = run("veritysetup format %s %s --salt - --uuid %s --root-hash-file %s"
+            % (data, hashf, info["uuid"], rh))
+    assert r.status == 0, r
+    assert rh.read_text() == info["root"]
+    ref = subprocess.run(["veritysetup", "verify", data, str(hashf), "--root-hash-file",
+                          str(rh)], capture_output=True, text=True)
+    assert ref.returncode == 0, ref.stderr
+    r = run("veritysetup open %s v %s --root-hash-file %s\ndmsetup status v"
+            % (data, hashf, rh))
+    assert r.out == "0 2400 verity V\n", r
+    rh.write_text("00" * 31)
+    r = run("veritysetup open %s v %s --root-hash-file %s" % (data, hashf, rh))
+    assert r.status == 1 and r.err == "Invalid root hash file %s.\n" % rh
