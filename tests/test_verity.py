@@ -607,3 +607,29 @@ def test_format_then_open_with_root_hash_file(matrix, tmp_path):
     rh.write_text("00" * 31)
     r = run("veritysetup open %s v %s --root-hash-file %s" % (data, hashf, rh))
     assert r.status == 1 and r.err == "Invalid root hash file %s.\n" % rh
+
+
+def test_fec_takes_known_zero_blocks_as_zeros(matrix):
+    # With ignore_zero_blocks the kernel fills rows whose expected hash is
+    # the zero-block hash with zeros instead of reading them; so garbage in
+    # such blocks costs FEC nothing. Two damaged zero blocks and one
+    # destroyed block of the same round: repairable only that way (roots=2).
+    d, infos = matrix
+    info = [i for i in infos.values() if i["roots"] == 2 and i["layout"] == "file"
+            and i["blocks"] == 300][0]
+    base = os.path.join(d, info["name"])
+    sh, md, files, hs = _mem_target(info, base, "--ignore-zero-blocks")
+    t = md.live.targets[0]
+    bs = info["dbs"]
+    good = bytes(_read_all(md))
+    zero = [b for b in range(info["blocks"]) if b % t.fec.rounds == 0
+            and not any(files["/dev/vda"][b * bs:(b + 1) * bs])][:2]
+    victim = [b for b in range(info["blocks"]) if b % t.fec.rounds == 0
+              and any(files["/dev/vda"][b * bs:(b + 1) * bs])][3]
+    assert len(zero) == 2
+    for b in zero + [victim]:
+        files["/dev/vda"][b * bs:(b + 1) * bs] = os.urandom(bs)
+    _reset(t)
+    spb = bs // 512
+    assert bytes(md.read(victim * spb, spb)) == good[victim * bs:(victim + 1) * bs]
+    assert t.status() == "V"

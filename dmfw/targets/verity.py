@@ -438,8 +438,18 @@ class VerityTarget(Target):
                 except DMError:
                     return False
                 return geo.digest(data) != w
+            zd = self.zero_digest
+
+            def is_zero(b):
+                if zd is None or b >= self.data_blocks:
+                    return False
+                try:
+                    return self.want_digest(b) == zd
+                except DMError:
+                    return False
             out = fec.correct(self.fec, self.fec_src, self.fec_dev, v,
-                              lambda blk: geo.digest(blk) == want, erasure)
+                              lambda blk: geo.digest(blk) == want, erasure,
+                              is_zero)
         except DMError:
             out = None
         finally:

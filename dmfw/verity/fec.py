@@ -149,11 +149,13 @@ def _decode_round(layout, rows, prow, erasures, want_pos, out):
     return fixed
 
 
-def correct(layout, src, fec_dev, v, check, is_erasure=None):
+def correct(layout, src, fec_dev, v, check, is_erasure=None, is_zero=None):
     """Recover virtual block v as the kernel's verity_fec_decode: a first
     pass without erasures, then one with the rows whose hashes fail marked
     as erasures. `check(block)` tells whether a candidate is the right
-    block. Returns the corrected bytes or None."""
+    block; `is_zero(b)` names data blocks known to be zero
+    (ignore_zero_blocks), which are taken as zeros without reading them.
+    Returns the corrected bytes or None."""
     l = layout
     r = v % l.rounds
     target = (v - r) // l.rounds
@@ -161,6 +163,9 @@ def correct(layout, src, fec_dev, v, check, is_erasure=None):
     rows = []
     bad = []
     for i, b in enumerate(l.rows(r)):
+        if is_zero is not None and b != v and is_zero(b):
+            rows.append(src.zero)
+            continue
         d = src.read(b)
         if d is None:
             d = src.zero
