@@ -17,7 +17,6 @@ All with the page cache warm (each reference run once before timing).
     python3 -m bench.verity_bench [--quick] [--mpy] [--guest]
 """
 
-import json
 import os
 import shutil
 import subprocess

@@ -307,7 +307,7 @@ def test_fec_repairs_hash_blocks_and_uses_erasures(matrix):
 
 
 def test_modes_and_options(matrix):
-    from dmfw.errors import IOFailure, DMError
+    from dmfw.errors import IOFailure
     d, infos = matrix
     info = _pick(infos, format=1, hash="sha256", dbs=4096, hbs=4096, sb=True,
                  layout="file", blocks=300)

@@ -3,7 +3,6 @@
 # only exceptions allowed out are dmfw's own DMError family.
 
 import os
-import struct
 
 import pytest
 

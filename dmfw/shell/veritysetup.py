@@ -11,7 +11,7 @@
 import binascii
 
 from dmfw.errors import DMError, UsageError, EINVAL, EPERM, ENOMEM, ENODEV, \
-    EBUSY, ENOENT, EKEYREJECTED, ENOKEY, EBADMSG
+    EBUSY
 from dmfw.verity import superblock as sbmod
 from dmfw.verity.tree import Geometry, build, verify, VerifyFailed
 from dmfw.crypto.hashes import DIGEST_SIZE
@@ -397,8 +397,6 @@ def action_verify(sh, opts, args):
     data_dev = _device(sh, args[0])
     hash_dev = _device(sh, args[1])
     p = _load(sh, opts, hash_dev, data_dev)
-    if "--data-blocks" in opts and not p.no_sb:
-        pass
     root = _root(sh, opts, args, 2, p)
     if "--root-hash-signature" in opts:
         raise Fail(EINVAL, ["Root hash signature verification is not supported."])

@@ -9,7 +9,7 @@
 
 import binascii
 
-from dmfw.errors import IOFailure, DMError, EIO, EINVAL, ENOENT
+from dmfw.errors import IOFailure, DMError, ENOENT
 from dmfw.target import Target, TargetError
 from dmfw.verity.tree import Geometry
 from dmfw.crypto import hashes
