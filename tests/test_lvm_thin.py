@@ -165,7 +165,7 @@ def test_thin_layers_and_tables(ref, thin_meta):
                            "gvg-th--snap"]
     no = dict((n, m.devno()) for n, m in dev.items())
     tab = lambda n: run("dmsetup table " + n, sh=sh).out
-    assert tab("gvg-pool-tpool") == "0 16384 thin-pool %s %s 128 0 0\n" % (
+    assert tab("gvg-pool-tpool") == "0 16384 thin-pool %s %s 128 0 0 \n" % (
         no["gvg-pool_tmeta"], no["gvg-pool_tdata"])
     assert tab("gvg-pool") == "0 16384 linear %s 0\n" % no["gvg-pool-tpool"]
     assert tab("gvg-th") == "0 40960 thin %s 1\n" % no["gvg-pool-tpool"]
@@ -187,7 +187,7 @@ def test_thin_layers_and_tables(ref, thin_meta):
     assert status == "0 40960 thin %d %d\n" % (mapped * CHUNK, VIRT * CHUNK - 1)
     out = run("lvs gvg", sh=sh).out
     rows = dict((l.split()[0], l) for l in out.splitlines()[1:])
-    assert rows["pool"].split()[2] == "twi-a-tz--"
+    assert rows["pool"].split()[2] == "twi-aotz--"
     assert rows["th"].split()[2:5] == ["Vwi-a-tz--", "20.00m", "pool"]
     assert rows["th"].split()[5] == "%.2f" % (100.0 * mapped / VIRT)
     assert run("vgchange -an gvg", sh=sh).status == 0

@@ -374,13 +374,15 @@ _SEG_CHAR = {"mirror": "m", "raid1": "r", "raid4": "r", "raid5": "r", "raid6": "
 class LVRow:
     """An LV (or one of its segments) with its activation state."""
 
-    def __init__(self, lv, md=None, seg=None):
+    def __init__(self, lv, md=None, seg=None, opened=None):
         self.lv = lv
         self.vg = lv.vg
         self.seg = seg
         self.md = md
         self.active = md is not None
-        self.opened = md is not None and md.open_count() > 0
+        if opened is None:
+            opened = md is not None and md.open_count() > 0
+        self.opened = opened
 
     def display_name(self):
         return self.lv.name if self.lv.visible else "[%s]" % self.lv.name
@@ -391,18 +393,21 @@ class LVRow:
         c = _SEG_CHAR.get(t)
         if c is None and t.startswith("raid"):
             c = "r"
+        if c is not None and "NOTSYNCED" in lv.status:
+            c = c.upper()
         zero = "-"
         if t in ("thin", "thin-pool"):
             pool = lv if t == "thin-pool" else lv.segments[0].refs["pool"]
             zero = "z" if pool.segments[0].zero_new_blocks else "-"
         role = lv.vg.role(lv)
         if role is not None:
-            # Sub-LVs show their part and their parent's target type.
+            # Sub-LVs show their part and their parent's target type (a
+            # pool's data and metadata LVs show none).
             c = None
-            t = role[0].segments[0].type
-            k = _SEG_CHAR.get(t, "-")
+            t = role[0].segments[0].type if role[0] else ""
+            k = _SEG_CHAR.get(t, "-") if role[1] not in ("tmeta", "tdata") else "-"
             first = {"image": "i", "log": "l", "tmeta": "e", "tdata": "T",
-                     "rmeta": "e", "rimage": "i"}[role[1]]
+                     "rmeta": "e", "rimage": "i", "pmspare": "e"}[role[1]]
             return first + ("w" if lv.writable() else "r") + \
                 _POLICY.get(lv.section.get("allocation_policy", "inherit"), "i") + \
                 ("m" if "FIXED_MINOR" in lv.status else "-") + \

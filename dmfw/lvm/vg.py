@@ -429,7 +429,10 @@ class VG:
         return None
 
     def role(self, lv):
-        """(parent LV, "image" | "log") for an LV another is built on."""
+        """(parent LV, part) for an LV another is built on; (None,
+        "pmspare") for the pool metadata spare."""
+        if lv.name.endswith("_pmspare") and not lv.visible:
+            return (None, "pmspare")
         for p in self.lvs:
             for seg in p.segments:
                 if seg.log_lv is lv:

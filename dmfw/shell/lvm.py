@@ -12,7 +12,7 @@ ECMD_FAILED = 5
 
 USAGE = ("lvm pvs|vgs|lvs [-o [+]FIELDS] [--segments] [--units U] [--noheadings]"
          " [--nosuffix] [--separator S] [-a] [NAME...] | pvscan | vgscan |"
-         " vgchange -ay|-an [VG...] | lvchange -ay|-an VG/LV...")
+         " vgchange -ay|-an [-K] [VG...] | lvchange -ay|-an [-K] VG/LV...")
 
 
 def _scan(sh):
@@ -129,11 +129,17 @@ def _lv_rows(sh, sc, names, show_all, per_segment):
     rows = []
     for lv in lvs:
         md = act.active_device(sh.dm, lv)
+        opened = None
+        if md is not None and lv.is_type("thin-pool"):
+            # A pool is open while thin LVs use its -tpool device.
+            opened = bool([t for t in lv.vg.lvs if t.is_type("thin") and
+                           t.segments[0].refs["pool"] is lv and
+                           act.active_device(sh.dm, t) is not None])
         if per_segment:
             for s in lv.segments:
-                rows.append(report.LVRow(lv, md, s))
+                rows.append(report.LVRow(lv, md, s, opened))
         else:
-            rows.append(report.LVRow(lv, md))
+            rows.append(report.LVRow(lv, md, None, opened))
     return rows
 
 
@@ -190,21 +196,25 @@ def _vgscan(sh, argv):
 
 
 def _activation(argv):
-    """-ay / -an / -a y / --activate y|n → True/False, and the rest."""
-    opts, pos = _opts(argv, {}, {"-a": "a", "--activate": "a"})
+    """-ay / -an / -a y / --activate y|n [-K] → (True/False, -K given, rest)."""
+    opts, pos = _opts(argv, {"-K": "K", "--ignoreactivationskip": "K"},
+                      {"-a": "a", "--activate": "a"})
     a = opts.get("a")
     if not a:
         raise UsageError("one of -ay or -an is required")
     v = a[-1]
     if v in ("y", "ay"):
-        return True, pos
+        return True, opts.get("K", False), pos
     if v == "n":
-        return False, pos
+        return False, opts.get("K", False), pos
     raise UsageError("Invalid argument for --activate: %s" % v)
 
 
-def _change(sh, lv, on):
-    """Activate or deactivate one LV; print and count a failure."""
+def _change(sh, lv, on, ignore_skip=False):
+    """Activate or deactivate one LV; print and count a failure. LVs flagged
+    to skip activation (thin snapshots by default) stay down without -K."""
+    if on and "ACTIVATION_SKIP" in lv.status and not ignore_skip:
+        return True
     try:
         if on:
             act.activate(sh.dm, lv)
@@ -217,7 +227,7 @@ def _change(sh, lv, on):
 
 
 def _vgchange(sh, argv):
-    on, names = _activation(argv)
+    on, k, names = _activation(argv)
     sc = _scan(sh)
     st = 0
     try:
@@ -233,7 +243,7 @@ def _vgchange(sh, argv):
         for lv in vg.visible_lvs():
             if on and vg.refusal:
                 continue
-            if not _change(sh, lv, on):
+            if not _change(sh, lv, on, k):
                 st = ECMD_FAILED
         n = len([lv for lv in vg.visible_lvs()
                  if act.active_device(sh.dm, lv) is not None])
@@ -243,7 +253,7 @@ def _vgchange(sh, argv):
 
 
 def _lvchange(sh, argv):
-    on, names = _activation(argv)
+    on, k, names = _activation(argv)
     if not names:
         raise UsageError("lvchange: please give VG/LV")
     sc = _scan(sh)
@@ -255,7 +265,7 @@ def _lvchange(sh, argv):
             sh.error("  %s" % e)
             st = ECMD_FAILED
             continue
-        if not _change(sh, lv, on):
+        if not _change(sh, lv, on, k):
             st = ECMD_FAILED
     return st
 

@@ -190,17 +190,22 @@ class ThinPoolTarget(Target):
         raise DMError(EROFS, "thin-pool: writes are not supported by dmfw")
 
     def params(self, showkeys=False):
-        s = "%s %s %d %d %d" % (self.meta_dev.devno(), self.data_dev.devno(),
-                                self.block_size, self.low_water, len(self.features))
-        return s + "".join([" " + f for f in self.features])
+        # pool_status(): every field, the last feature too, ends in a space.
+        s = "%s %s %d %d %d " % (self.meta_dev.devno(), self.data_dev.devno(),
+                                 self.block_size, self.low_water, len(self.features))
+        return s + "".join([f + " " for f in _FEATURES if f in self.features])
 
     def status(self):
         md = self.md
-        return "%d %d/%d %d/%d %s ro %s queue_if_no_space - %d" % (
+        # calc_metadata_threshold(): a quarter of the metadata, at most 4 MiB.
+        quarter = (self.meta_dev.nr_sectors >> 3) // 4
+        return "%d %d/%d %d/%d %s ro %s %s_if_no_space - %d " % (
             md.trans_id, md.meta_sm[1], md.meta_sm[0], md.data_sm[1], md.data_sm[0],
             str(md.held_root) if md.held_root else "-",
             "no_discard_passdown" if "no_discard_passdown" in self.features
-            else "discard_passdown", 0)
+            else "discard_passdown",
+            "error" if "error_if_no_space" in self.features else "queue",
+            quarter if quarter < 1024 else 1024)
 
     def areas(self):
         return [(self.meta_dev, 0, self.meta_dev.nr_sectors),
