@@ -3,7 +3,7 @@
 # trusted keyrings) and "user" keys found by description (what
 # `keyctl padd user DESC @u` creates and root_hash_sig_key_desc names).
 
-from dmfw.errors import DMError, EINVAL, EKEYREJECTED
+from dmfw.errors import DMError, EINVAL, ENOKEY
 
 # The kernel's user-key payload limit.
 USER_KEY_MAX = 32767
@@ -51,7 +51,8 @@ class Keyring:
     def verify_detached(self, content, sig):
         from dmfw.crypto.pkcs7 import verify_detached
         if not self.trusted:
-            raise DMError(EKEYREJECTED, "no trusted certificates in the keyring")
+            # As the kernel: no key to check against is ENOKEY.
+            raise DMError(ENOKEY, "no trusted certificates in the keyring")
         return verify_detached(content, sig, self.trusted)
 
 

@@ -40,6 +40,9 @@ DEFAULT_SALT_SIZE = 32
 
 # libcryptsetup error -> veritysetup exit code (translate_errno()).
 _EXIT = {EINVAL: 1, EPERM: 2, ENOMEM: 3, ENODEV: 4, EBUSY: 5}
+_WHY = {1: "wrong or missing parameters", 2: "no permission or bad passphrase",
+        3: "out of memory", 4: "wrong device or file specified",
+        5: "device already exists or device is busy"}
 
 
 class Fail(DMError):
@@ -495,11 +498,15 @@ def action_open(sh, opts, args):
     line = table_line(p, data_dev, hash_dev, root, _flags(opts), sig_desc)
     uuid = "CRYPT-VERITY-%s%s%s" % (p.uuid.replace("-", "") if p.uuid else "",
                                     "-" if p.uuid else "", name)
+    minor = sh.devices.free_minor(253)
     try:
         md = sh.dm.create(name, uuid=uuid, table=line, readonly=True)
     except DMError as e:
-        msg = e.msg
-        raise Fail(e.errno, ["device-mapper: reload ioctl on %s failed: %s" % (name, msg)])
+        # What the kernel logs, then what libdevmapper prints.
+        from dmfw.errors import strerror
+        raise Fail(EINVAL, ["device-mapper: table: %s" % e.msg,
+                            "device-mapper: reload ioctl on %s (253:%d) failed: %s"
+                            % (name, minor, strerror(e.errno))])
     finally:
         if sig_desc is not None:
             kr.unlink(sig_desc)
@@ -620,6 +627,7 @@ def main(sh, argv):
     except Fail as f:
         for line in f.lines:
             sh.error(line)
+        code = _EXIT.get(f.errno, 1)
         if opts.get("--verbose"):
-            sh.error("Command failed with code %d." % -_EXIT.get(f.errno, 1))
-        return _EXIT.get(f.errno, 1)
+            sh.error("Command failed with code %d (%s)." % (-code, _WHY[code]))
+        return code
