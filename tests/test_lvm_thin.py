@@ -212,6 +212,24 @@ def test_thin_reads_through_the_btree(ref, thin_meta):
     assert r.status != 0
 
 
+def test_thin_snapshot_skipped_and_type_flags(ref, thin_meta):
+    # lvm2 writes ACTIVATION_SKIP into "flags" and segment flags after a "+".
+    lvs = LVS.replace('extent_count = 1\ntype = "thin"',
+                      'extent_count = 1\ntype = "thin+CROP_METADATA"')
+    lvs = lvs.replace('"READ", "WRITE", "VISIBLE"]\nflags = []\nsegment_count = 1\n'
+                      'segment1 {\nstart_extent = 0\nextent_count = 1\n',
+                      '"READ", "WRITE", "VISIBLE"]\nflags = ["ACTIVATION_SKIP"]\n'
+                      'segment_count = 1\nsegment1 {\nstart_extent = 0\nextent_count = 1\n')
+    assert "ACTIVATION_SKIP" in lvs and "thin+CROP" in lvs
+    sh = gvg(ref, thin_meta, lvs)
+    r = run("vgchange -ay gvg", sh=sh)
+    assert r.out == '  5 logical volume(s) in volume group "gvg" now active\n'
+    assert sh.dm.find("gvg-th--snap") is None
+    assert run("lvchange -ay -K gvg/th-snap", sh=sh).status == 0
+    assert sh.dm.find("gvg-th--snap") is not None
+    assert "Vwi-a-tz-k" in run("lvs gvg/th-snap", sh=sh).out
+
+
 def test_thin_with_damaged_metadata_is_refused(ref, thin_meta):
     bad = bytearray(thin_meta)
     bad[100] ^= 1

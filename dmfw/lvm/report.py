@@ -119,7 +119,8 @@ class PVRow:
 def _seg_areas(seg):
     return [(pv.name(), pe) for pv, pe in seg.areas] + \
         [(lv.name, le) for lv, le in seg.lv_areas] + \
-        [(image.name, 0) for _, image in seg.raid_legs]
+        [(image.name, 0) for _, image in seg.raid_legs] + \
+        ([(seg.refs["tdata"].name, 0)] if "tdata" in seg.refs else [])
 
 
 def _seg_ranges(seg):

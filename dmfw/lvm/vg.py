@@ -78,7 +78,12 @@ class Segment:
         t = sec.get("type")
         if not isinstance(t, str):
             raise FormatError("%s: missing segment type" % what)
+        # lvm2 appends segment flags to the type: "thin-pool+METADATA_FORMAT".
+        parts = t.split("+")
+        t = parts[0]
         self.type = t
+        self.type_flags = parts[1:]
+        self.reshaping = bool([f for f in parts[1:] if "RESHAPE" in f])
         self.stripe_count = 1
         self.stripe_size = 0
         self.areas = []                     # [(PV, first extent)]
@@ -222,8 +227,6 @@ class Segment:
             return "linear"
         return self.type
 
-    reshaping = False
-
     def usable_legs(self):
         """raid1 legs whose image and metadata LVs are complete."""
         return [leg for leg in self.raid_legs
@@ -247,7 +250,9 @@ class LV:
         if not isinstance(u, str) or len(_nodash(u)) != 32:
             raise FormatError("%s: missing or invalid id" % what)
         self.uuid = _nodash(u)
-        self.status = _strlist(sec, "status")
+        # Flags lvm2 writes for compatibility ("flags = [...]") count as
+        # status: ACTIVATION_SKIP, ERROR_WHEN_FULL, WRITE_LOCKED, ...
+        self.status = _strlist(sec, "status") + _strlist(sec, "flags")
         self.visible = "VISIBLE" in self.status
         self.section = sec
         self.segments = []
@@ -282,7 +287,7 @@ class LV:
         return self.extents * self.vg.extent_size
 
     def writable(self):
-        return "WRITE" in self.status
+        return "WRITE" in self.status or "WRITE_LOCKED" in self.status
 
     def sub_lvs(self):
         out = []
