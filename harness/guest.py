@@ -90,7 +90,7 @@ class QemuGuest:
     the root shell on hvc0, `qmp` the monitor."""
 
     def __init__(self, kernel, initrds, disks=(), memory=1024, smp=2, append="",
-                 log=None, workdir=None):
+                 log=None, workdir=None, own_workdir=None):
         self.kernel = kernel
         self.initrds = list(initrds)
         self.disks = [d if isinstance(d, Disk) else Disk(d) for d in disks]
@@ -99,7 +99,8 @@ class QemuGuest:
         self.append = append
         self.log = log
         self.qemu_log = None
-        self.own_workdir = workdir is None
+        # The sockets' folder goes with the guest unless the caller lent it.
+        self.own_workdir = workdir is None if own_workdir is None else own_workdir
         self.workdir = workdir or tempfile.mkdtemp(prefix="dmfw-qemu-")
         self.proc = None
         self.qmp = None
@@ -286,6 +287,5 @@ def boot(disks=(), build_progress=None, **kw):
     img = image.ensure(build_progress)
     workdir = tempfile.mkdtemp(prefix="dmfw-qemu-")
     ovl = overlay.write_overlay(os.path.join(workdir, "overlay.cpio"), image.MODULES)
-    g = QemuGuest(img.kernel, [img.initrd, ovl], disks, workdir=workdir, **kw)
-    g.own_workdir = True
-    return g.start()
+    return QemuGuest(img.kernel, [img.initrd, ovl], disks, workdir=workdir,
+                     own_workdir=True, **kw).start()

@@ -40,8 +40,6 @@ KNOWN = {
     "notable": "dmfw: info on a device without a table prints 'Read Ahead: 256'; the real "
                "dmsetup cannot open it (ENXIO), prints '/dev/mapper/empty: open failed: No "
                "such device or address' and no Read Ahead line",
-    "renamed": "dmfw: rename leaves the event number at 0 (the kernel raises an event); "
-               "a missing device prints an ioctl error instead of 'Device does not exist.'",
 }
 
 QUERIES = [
