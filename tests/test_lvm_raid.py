@@ -118,6 +118,7 @@ def test_raid1_table_and_layers(ref):
     assert ["[r1_rimage_1]", "iwi-aor---", "linear", "1", "/dev/%s(4)" % ref["loops"][4]] in rows
     assert ["[r1_rmeta_0]", "ewi-aor---", "linear", "1", "/dev/%s(7)" % ref["loops"][3]] in rows
     assert leg(sh.devices.get("/dev/gvg/r1").read(0, ES), 0)
+    assert run("lvs -o lv_name,copy_percent gvg/r1", sh=sh).out.split()[-1] == "100.00"
     assert run("lvchange -an gvg/r1", sh=sh).status == 0 and sh.dm.list() == []
 
 

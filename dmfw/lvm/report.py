@@ -179,13 +179,16 @@ def _thin_percent(r, which):
 
 def _copy_percent(r):
     # From the mirror target's status, as lvm2 takes it from the kernel.
-    if not r.active or not r.lv.segments or r.lv.segments[0].type != "mirror":
+    if not r.active or not r.lv.segments or r.lv.segments[0].type not in ("mirror", "raid1"):
         return ""
     done = total = 0
     for t in r.md.live.targets:
         if hasattr(t, "sync_count"):
             done += t.sync_count()
             total += t.nr_regions
+        elif hasattr(t, "resync"):
+            done += t.length if t.resync >= t.length else t.resync
+            total += t.length
     if not total:
         return ""
     hund, _ = _round2(done * 100, total)
