@@ -67,12 +67,17 @@ _OWN_DEVNO = [
     (re.compile(r"^(\S+\t)\(\d+(?::|, )\s*\d+\)$", re.M), r"\1(<devno>)"),  # ls
 ]
 _INFO_C_ROW = re.compile(r"^(\S+\s+)\d+(\s+)\d+(\s)", re.M)
+_INFO_C_BARE = re.compile(r"^([^:\n]+):\d+:\d+:", re.M)  # --noheadings: ':'-separated
 
 
 def normalise(cmd, text):
     for pattern, repl in _OWN_DEVNO:
         text = pattern.sub(repl, text)
-    if "info" in cmd and "-c" in cmd.split():
-        head, _, rows = text.partition("\n")
-        text = head + "\n" + _INFO_C_ROW.sub(r"\1<maj>\2<min>\3", rows)
+    words = cmd.split()
+    if "info" in words and "-c" in words and "-o" not in words:
+        if "--noheadings" in words:
+            text = _INFO_C_BARE.sub(r"\1:<maj>:<min>:", text)
+        else:
+            head, _, rows = text.partition("\n")
+            text = head + "\n" + _INFO_C_ROW.sub(r"\1<maj>\2<min>\3", rows)
     return text

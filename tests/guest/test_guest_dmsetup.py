@@ -42,9 +42,23 @@ KNOWN = {
                "such device or address' and no Read Ahead line",
 }
 
+# Queries whose dmfw output is known to differ (reported, not yet fixed): a scenario
+# differing only in these is xfail; any other difference fails.
+KNOWN_QUERIES = {
+    "dmsetup deps": "dmfw lists a device's dependencies in ascending order; the kernel "
+                    "lists the most recently opened first",
+    "dmsetup ls --tree": "dmfw's dmsetup has no --tree",
+    "dmsetup info -c --noheadings": "real dmsetup switches to ':'-separated fields "
+                                    "with --noheadings; dmfw keeps the columns",
+}
+
 QUERIES = [
     "dmsetup ls", "dmsetup ls --target striped", "dmsetup table", "dmsetup table --showkeys",
     "dmsetup status", "dmsetup info", "dmsetup info -c", "dmsetup table --inactive",
+]
+EXTRA_QUERIES = [
+    "dmsetup deps", "dmsetup ls --tree", "dmsetup info -c -o name,attr,open,segments,events,uuid",
+    "dmsetup info -c --noheadings", "dmsetup status --target linear",
 ]
 
 
@@ -53,13 +67,13 @@ def _names(commands):
                   {c.split()[3] for c in commands if c.split()[1] == "rename"})
 
 
-def _collect(console, commands):
+def _collect(console, commands, queries):
     for cmd in commands:
         out, status = console.run(cmd)
         assert status == 0, "%s: %s failed:\n%s" % (console.name, cmd, out)
-    queries = list(QUERIES)
-    for name in _names(commands):
-        queries += ["dmsetup %s %s" % (what, name) for what in ("table", "status", "info")]
+    if queries is QUERIES:  # the core set also asks about each device by name
+        queries = queries + ["dmsetup %s %s" % (what, name) for name in _names(commands)
+                             for what in ("table", "status", "info")]
     result = {}
     for cmd in queries:
         out, status = console.run(cmd)
@@ -71,13 +85,25 @@ def _collect(console, commands):
     pytest.param(cmds, id=name, marks=[pytest.mark.xfail(reason=KNOWN[name])] if name in KNOWN else [])
     for name, cmds in SCENARIOS.items()])
 def test_query_output_equals_real_dmsetup(guest, commands):
-    kernel = _collect(guest.linux, commands)
+    _compare(guest, commands, QUERIES)
+
+
+@pytest.mark.parametrize("scenario", ["striped-uuid", "several", "stacked"])
+def test_more_query_output_equals_real_dmsetup(guest, scenario):
+    _compare(guest, SCENARIOS[scenario], EXTRA_QUERIES)
+
+
+def _compare(guest, commands, queries):
+    kernel = _collect(guest.linux, commands, queries)
     guest.linux.check("dmsetup resume s 2>/dev/null; dmsetup remove_all")
-    dmfw = _collect(guest.fw, commands)
+    dmfw = _collect(guest.fw, commands, queries)
+    differ = [cmd for cmd in kernel if kernel[cmd] != dmfw[cmd]]
     diffs = ["$ %s\n--- linux (status %d)\n%s--- dmfw (status %d)\n%s"
              % (cmd, kernel[cmd][1], kernel[cmd][0], dmfw[cmd][1], dmfw[cmd][0])
-             for cmd in kernel if kernel[cmd] != dmfw[cmd]]
+             for cmd in differ if cmd not in KNOWN_QUERIES]
     assert not diffs, "\n".join(diffs)
+    if differ:
+        pytest.xfail("; ".join(KNOWN_QUERIES[cmd] for cmd in differ))
 
 
 def test_errors_match_real_dmsetup(guest):
