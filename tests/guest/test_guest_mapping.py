@@ -4,6 +4,7 @@ Disks (harness/pytest_plugin.py): vda, vdb 16 MiB, vdc 8 MiB, all pattern data.
 For every generated case both sides run the same dmsetup commands; the dmfw side
 goes first, so its shell cannot stumble on a kernel /dev/mapper node of the same name.
 """
+import os
 import random
 
 import pytest
@@ -50,7 +51,7 @@ def generate():
             length = chunk * stripes * rng.randrange(1, max(2, 12000 // (chunk * stripes)))
             cases.append(("striped%dx%d" % (stripes, chunk),
                           [("t", _lines([(length, _striped(rng, length, stripes, chunk))]))], False))
-    for i in range(6):
+    for i in range(10):
         segs = []
         for _ in range(rng.randrange(2, 6)):
             kind = rng.choice(("linear", "linear", "striped", "zero"))
@@ -62,6 +63,15 @@ def generate():
                 length = rng.randrange(1, 3000)
                 segs.append((length, _linear(rng, length) if kind == "linear" else "zero"))
         cases.append(("multi%d" % i, [("t", _lines(segs))], False))
+    for i in range(4):
+        # random dm over dm: a striped or multi-line base, a top that maps part of it
+        chunk = rng.choice(CHUNKS[:5])
+        blen = chunk * 2 * rng.randrange(4, 60)
+        base = _lines([(blen, _striped(rng, blen, 2, chunk)), (512, "zero")])
+        off = rng.randrange(0, blen // 2)
+        top = _lines([(blen // 2, "linear /dev/mapper/base %d" % off),
+                      (300, _linear(rng, 300))])
+        cases.append(("stacked-random%d" % i, [("base", base), ("t", top)], False))
     cases.append(("zero", [("t", "0 20000 zero")], False))
     cases.append(("error", [("t", "0 2048 error")], True))
     cases.append(("linear-then-error", [("t", _lines([(1024, "linear /dev/vda 0"), (8, "error")]))], True))
@@ -110,6 +120,26 @@ def test_leading_range_before_error_target(guest):
         console.check("dmsetup remove_all")
     assert results["linux"][2], "kernel read through the error segment"
     assert results["fw"] == results["linux"]
+
+
+def test_blk_disks_map_like_the_kernel(guest):
+    """Disks given with --blk: a whole-disk linear and a 2-way striped mapping of
+    each read the same through dmfw as through the kernel."""
+    extra = [name for name in sorted(guest.disks) if guest.disks[name] in
+             [os.path.abspath(p) for p in guest.extra]]
+    if not extra:
+        pytest.skip("no --blk disks given")
+    for name in extra:
+        size = int(guest.linux.check("blockdev --getsz /dev/%s" % name))
+        half = size // 2 - (size // 2) % 8
+        tables = ["0 %d linear /dev/%s 0" % (size, name),
+                  "0 %d striped 2 8 /dev/%s 0 /dev/%s %d" % (half * 2 - (half * 2) % 16, name, name, half)]
+        for table in tables:
+            fw = _read_side(guest.fw, [("t", table)])
+            guest.fw.check("dmsetup remove_all")
+            linux = _read_side(guest.linux, [("t", table)])
+            guest.linux.check("dmsetup remove_all")
+            assert fw == linux and fw[1] == 0, table
 
 
 def test_kernel_reads_back_dmfw_writes(guest):
