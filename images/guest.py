@@ -153,6 +153,12 @@ def _chroot(root, *argv):
 
 
 def _build(dest, progress):
+    missing = [t for t in ("debootstrap", "chroot", "dpkg-deb") if not shutil.which(t)]
+    if missing:
+        raise RuntimeError("building the guest needs %s: run scripts/setup-host.sh"
+                           % ", ".join(missing))
+    if os.geteuid() != 0:
+        raise RuntimeError("building the guest needs root (debootstrap and chroot)")
     work = dest + ".work"
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
