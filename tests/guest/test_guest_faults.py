@@ -6,6 +6,7 @@ FAULT_WRITE sectors (harness/pytest_plugin.py).  Reads are compared per 4 KiB pa
 the kernel side with O_DIRECT so that only the page itself is read.
 """
 import os
+import time
 
 import pytest
 
@@ -91,10 +92,12 @@ def test_hotplug_and_unplug(guest, tmp_path):
     path = pattern_disk(str(tmp_path / "hot.img"), 2 << 20, tag="hot")
     node = guest.qemu.hotplug(path)
     try:
-        for _ in range(100):
+        deadline = time.monotonic() + 30
+        while True:
             new = _block_names(guest.linux) - before
-            if new:
+            if new or time.monotonic() > deadline:
                 break
+            time.sleep(0.2)
         assert len(new) == 1, new
         disk = "/dev/" + new.pop()
         assert guest.linux.check("blockdev --getsz %s" % disk).strip() == "4096"
