@@ -57,8 +57,9 @@ def pytest_collection_modifyitems(config, items):
 class GuestSession:
     """What tests see: consoles, disks, and QEMU when there is one."""
 
-    def __init__(self, config, workdir):
+    def __init__(self, config, workdir, lg_env=None):
         self.config = config
+        self.lg_env = lg_env  # labgrid's Environment (its `env` fixture) on a board
         self.workdir = workdir
         self.qemu = None
         self.fw = None
@@ -88,17 +89,9 @@ class GuestSession:
             self.disks["vd" + chr(ord("a") + len(DISKS) + i)] = os.path.abspath(path)
         return disks
 
-    def expected(self, name, start_sector=0, count=None):
-        """Bytes a generated disk holds (before any test wrote to it)."""
-        from harness.disks import pattern_bytes
-        size, tag = next((s, t) for n, s, t, _ in DISKS if n == name)
-        data = pattern_bytes(size, tag)
-        end = None if count is None else (start_sector + count) * 512
-        return bytes(data[start_sector * 512:end])
-
     # --- life ---------------------------------------------------------------
     def boot(self):
-        if _on_board(self.config):
+        if self.lg_env is not None:
             self._boot_labgrid()
         else:
             from harness.guest import boot
@@ -108,10 +101,8 @@ class GuestSession:
         self.boots += 1
 
     def _boot_labgrid(self):
-        from labgrid import Environment
-        from harness.labgrid import DmfwShellDriver  # noqa: F401 (registers it)
-        env = Environment(self.config.getoption("lg_env"))
-        self.target = env.get_target()
+        import harness.labgrid  # noqa: F401 (registers the driver and strategy)
+        self.target = self.lg_env.get_target()
         strategy = self.target.get_driver("DmfwStrategy")
         strategy.transition("shell")
         self.fw = self.target.get_driver("DmfwShellDriver").console_interface()
@@ -121,7 +112,9 @@ class GuestSession:
             self.qemu.close()
             self.qemu = None
         if self.target:
-            self.target.cleanup()
+            # Off (power, if any) rather than cleanup: labgrid's own `env` fixture
+            # owns the target, and a reboot transitions it back to the shell.
+            self.target.get_driver("DmfwStrategy").transition("off")
             self.target = None
 
     def healthy(self):
@@ -159,8 +152,9 @@ class GuestSession:
 
 
 @pytest.fixture(scope="session")
-def guest_session(pytestconfig, tmp_path_factory):
-    session = GuestSession(pytestconfig, str(tmp_path_factory.mktemp("guest")))
+def guest_session(request, pytestconfig, tmp_path_factory):
+    lg_env = request.getfixturevalue("env") if _on_board(pytestconfig) else None
+    session = GuestSession(pytestconfig, str(tmp_path_factory.mktemp("guest")), lg_env)
     session.boot()
     try:
         if pytestconfig.getoption("interactive"):
