@@ -146,6 +146,13 @@ def _pool(r):
     return ""
 
 
+def _origin(r):
+    s = r.lv.segments[0] if r.lv.segments else None
+    if s is not None and "origin" in s.refs:
+        return s.refs["origin"].name
+    return ""
+
+
 def _pct(num, den):
     if not den:
         return "0.00"
@@ -172,8 +179,9 @@ def _thin_percent(r, which):
                 return ""
             mapped = int(t.status().split()[0])
             return _pct(mapped, r.lv.size())
-        sm = md.data_sm if which == "data" else md.meta_sm
-        return _pct(sm[1], sm[0])
+        if which == "data":
+            return _pct(md.data_sm[1], md.data_sm[0])
+        return _pct(md.meta_used(), md.meta_sm[0])
     return ""
 
 
@@ -206,7 +214,8 @@ def _vg_attr(vg):
 _POLICY = {"normal": "n", "contiguous": "c", "cling": "l", "cling_by_tags": "l",
            "anywhere": "a", "inherit": "i"}
 
-S, N = False, True      # alignment: string (left) or number (right)
+# Alignment: left (strings, and lvm2's percent fields) or right (numbers).
+S, N = False, True
 
 FIELDS = {
     # pvs
@@ -258,12 +267,12 @@ FIELDS = {
     "lv_size": ("LSize", N, 0, "lv", lambda r, u: size_str(r.lv.size(), *u)),
     "seg_count": ("#Seg", N, 0, "lv", lambda r, u: str(len(r.lv.segments))),
     "pool_lv": ("Pool", S, 0, "lv", lambda r, u: _pool(r)),
-    "origin": ("Origin", S, 0, "lv", lambda r, u: ""),
-    "data_percent": ("Data%", N, 6, "lv", lambda r, u: _thin_percent(r, "data")),
-    "metadata_percent": ("Meta%", N, 6, "lv", lambda r, u: _thin_percent(r, "meta")),
+    "origin": ("Origin", S, 0, "lv", lambda r, u: _origin(r)),
+    "data_percent": ("Data%", S, 6, "lv", lambda r, u: _thin_percent(r, "data")),
+    "metadata_percent": ("Meta%", S, 6, "lv", lambda r, u: _thin_percent(r, "meta")),
     "move_pv": ("Move", S, 0, "lv", lambda r, u: ""),
     "mirror_log": ("Log", S, 0, "lv", lambda r, u: _log(r)),
-    "copy_percent": ("Cpy%Sync", N, 0, "lv", lambda r, u: _copy_percent(r)),
+    "copy_percent": ("Cpy%Sync", S, 0, "lv", lambda r, u: _copy_percent(r)),
     "convert_lv": ("Convert", S, 0, "lv", lambda r, u: ""),
     # segments (rows are LVRow with .seg set)
     "segtype": ("Type", S, 0, "seg", lambda r, u: r.seg.type_name()),

@@ -78,6 +78,14 @@ class Metadata:
         self.data_block_size = struct.unpack_from("<I", sb, 336)[0]
         self.nr_blocks = struct.unpack_from("<Q", sb, 344)[0]
 
+    def meta_used(self):
+        """Metadata blocks in use as the pool's status counts them: the
+        space map's allocations plus the reserve dm-thin keeps back
+        (__set_metadata_reserve: a tenth, at most 4096 blocks)."""
+        total = self.meta_sm[0]
+        used = self.meta_sm[1] + min(4096, total // 10)
+        return used if used < total else total
+
     def block(self, nr):
         try:
             return self.dev.pread(nr * META_BLOCK, META_BLOCK)
@@ -200,7 +208,7 @@ class ThinPoolTarget(Target):
         # calc_metadata_threshold(): a quarter of the metadata, at most 4 MiB.
         quarter = (self.meta_dev.nr_sectors >> 3) // 4
         return "%d %d/%d %d/%d %s ro %s %s_if_no_space - %d " % (
-            md.trans_id, md.meta_sm[1], md.meta_sm[0], md.data_sm[1], md.data_sm[0],
+            md.trans_id, md.meta_used(), md.meta_sm[0], md.data_sm[1], md.data_sm[0],
             str(md.held_root) if md.held_root else "-",
             "no_discard_passdown" if "no_discard_passdown" in self.features
             else "discard_passdown",

@@ -303,8 +303,10 @@ def test_raid1_and_thin_equal_kernel(qemu_guest, lvm_disks, tmp_path):
     g.linux.check("sync")
     kernel_tables = _tables(g.linux.check("dmsetup table"), g.linux.check("dmsetup ls"))
     sums = dict((lv, checksum(g.linux, "/dev/mapper/rt-" + lv)) for lv in ("r1", "th", "th2"))
-    report = "lvs -a -o lv_name,lv_attr,lv_size,pool_lv,seg_count,devices rt"
+    report = "lvs -a -o lv_name,lv_attr,lv_size,pool_lv,seg_count,devices,copy_percent rt"
     kernel_lvs = g.linux.check(lvm % report)
+    defaults = ("lvs rt", "vgs rt", "pvs")
+    kernel_defaults = [g.linux.check(lvm % r) for r in defaults]
     g.linux.check(lvm % "vgchange -an rt" + " >/dev/null 2>&1")
     # vgchange -ay as lvm2 does it from cold, for the tables to compare.
     out, st = g.linux.run(lvm % "vgchange -ay rt" + " 2>&1", timeout=120)
@@ -323,3 +325,5 @@ def test_raid1_and_thin_equal_kernel(qemu_guest, lvm_disks, tmp_path):
         assert sums[lv][0]
         assert checksum(g.fw, "/dev/rt/" + lv) == sums[lv], lv
     assert g.fw.check(report) == kernel_lvs
+    for r, want in zip(defaults, kernel_defaults):
+        assert g.fw.check(r) == want, r
