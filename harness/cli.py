@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 
+from harness.console import ConsoleDead, ConsoleError
 from harness.guest import Disk, boot
 
 
@@ -37,7 +38,11 @@ def run_side(console, commands, title, out=sys.stdout, results=None):
     failures = 0
     out.write(_heading(title) + "\n")
     for cmd in commands:
-        output, status = console.run(cmd, timeout=600)
+        dead = False
+        try:
+            output, status = console.run(cmd, timeout=600)
+        except ConsoleError as exc:  # timed out (and ^C'd) or the console died
+            output, status, dead = "%s\n" % exc, 124, isinstance(exc, ConsoleDead)
         if results is not None:
             results[cmd] = (output, status)
         out.write("$ %s\n%s" % (cmd, output))
@@ -46,6 +51,8 @@ def run_side(console, commands, title, out=sys.stdout, results=None):
         if status:
             out.write("[exit %d]\n" % status)
             failures += 1
+        if dead:
+            break
     out.flush()
     return failures
 
