@@ -280,9 +280,6 @@ class LV:
     def dm_name(self):
         return dm_name(self.vg.name, self.name)
 
-    def dm_uuid(self):
-        return "LVM-" + self.vg.uuid + self.uuid
-
     def size(self):
         return self.extents * self.vg.extent_size
 
