@@ -14,10 +14,6 @@ dmesg -n 1
 for m in $(cat /etc/dmfw-modules); do modprobe -q "$m" 2>/dev/null; done
 # No udev here: libdevmapper makes /dev/mapper nodes itself.
 export DM_DISABLE_UDEV=1
-# Kernel arguments dmfw.*=VALUE reach the shell's environment.
-for arg in $(cat /proc/cmdline); do
-	case "$arg" in dmfw.fwcmd=*) FWCMD="${arg#dmfw.fwcmd=}";; esac
-done
 
 # A session leader opening a tty gets it as its controlling terminal, so ^C on the
 # console reaches the shell that runs there.
