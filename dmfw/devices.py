@@ -3,6 +3,7 @@
 # major:minor, which is how tables name lower devices.
 
 from dmfw.errors import DMError, ENODEV, EEXIST
+from dmfw.numbers import is_decimal
 
 
 def _split_devno(spec):
@@ -11,7 +12,7 @@ def _split_devno(spec):
         return None
     a = spec[:i]
     b = spec[i + 1:]
-    if not (a.isdigit() and b.isdigit()):
+    if not (is_decimal(a) and is_decimal(b)):
         return None
     return (int(a), int(b))
 

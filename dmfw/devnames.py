@@ -1,6 +1,8 @@
 # How Linux names and numbers disks and partitions, in one table, so dm
 # tables written for the kernel (`/dev/vda2`, `254:2`) work unchanged.
 
+from dmfw.numbers import is_decimal
+
 # Linux's extended devt major (nvme, and partitions beyond a disk's minors).
 BLOCK_EXT_MAJOR = 259
 
@@ -24,9 +26,9 @@ def disk_devno(name):
         rest = name[len(prefix):]
         if name.startswith(prefix) and len(rest) == 1 and "a" <= rest <= "z":
             return major, (ord(rest) - ord("a")) * step
-        if prefix == "mmcblk" and name.startswith(prefix) and rest.isdigit():
+        if prefix == "mmcblk" and name.startswith(prefix) and is_decimal(rest):
             return major, int(rest) * step
-    if name.startswith("loop") and name[4:].isdigit():
+    if name.startswith("loop") and is_decimal(name[4:]):
         return 7, int(name[4:])
     return BLOCK_EXT_MAJOR, 0
 

@@ -37,6 +37,7 @@ class MappedDevice(BlockDevice):
         self.readonly = False
         self.event_nr = 0
         self.nr_sectors = 0
+        self.immutable_type = None
 
     # -- I/O: split the request over the targets it spans.
     def _io(self, sector, mv, write):
@@ -172,6 +173,17 @@ class DeviceMapper:
         if isinstance(table, str):
             table = tables.parse_lines(table)
         new = tables.build(self, md, table, readonly)
+        # dm-ioctl table_load(): once a device has held an immutable target
+        # (verity), only that type or the wildcard error target may follow.
+        kinds = [t for t in new.targets if t.immutable]
+        kind = kinds[0].type_name if kinds else None
+        wildcard = len(new.targets) == 1 and new.targets[0].wildcard
+        if md.immutable_type is not None and kind != md.immutable_type and not wildcard:
+            new.destroy()
+            raise DMError(EINVAL, "can't replace immutable target type %s"
+                          % md.immutable_type)
+        if md.live is None and md.inactive is None and md.immutable_type is None:
+            md.immutable_type = kind
         if md.inactive is not None:
             md.inactive.destroy()
         md.inactive = new

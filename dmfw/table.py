@@ -5,6 +5,7 @@
 
 from dmfw.errors import DMError, EINVAL, ENODEV
 from dmfw.target import TargetError, lcm_not_zero
+from dmfw.numbers import parse_uint
 from dmfw.targets import target_class
 
 
@@ -32,14 +33,6 @@ def split_args(s):
     return out
 
 
-def _u64(s):
-    # sscanf("%llu") as libdm uses it: decimal digits.
-    if not s or not s.isdigit():
-        return None
-    v = int(s)
-    return v if v < (1 << 64) else None
-
-
 def parse_lines(text, source=""):
     """Table text → [(start, length, type, argstring)] the way dmsetup's
     _parse_line reads it (blank lines and # comments skipped)."""
@@ -51,8 +44,8 @@ def parse_lines(text, source=""):
         if not line or line[0] == "#":
             continue
         f = line.split(None, 3)
-        start = _u64(f[0]) if f else None
-        size = _u64(f[1]) if len(f) > 1 else None
+        start = parse_uint(f[0]) if f else None
+        size = parse_uint(f[1]) if len(f) > 1 else None
         if start is None or size is None or len(f) < 3:
             raise DMError(EINVAL, "Invalid format on line %d of table%s."
                           % (lineno, " " + source if source else ""))
@@ -99,6 +92,12 @@ class Table:
         if start != end:
             # The kernel says this for overlaps too (adjoin() in dm-table.c).
             raise TargetError("%s: %s: Gap in table" % (where, ttype))
+        if self.targets and self.targets[0].singleton:
+            raise TargetError("%s: target type %s must appear alone in table"
+                              % (where, self.targets[0].type_name))
+        if cls.singleton and self.targets:
+            raise TargetError("%s: %s: singleton target type must appear alone in table"
+                              % (where, ttype))
         if cls.needs_readonly and not self.readonly:
             raise TargetError("%s: %s: Device must be readonly" % (where, ttype))
         argv = split_args(args) if isinstance(args, str) else list(args)

@@ -5,6 +5,7 @@
 # table line, never a special I/O path.
 
 from dmfw.errors import DMError, EINVAL, EIO
+from dmfw.numbers import parse_uint
 
 
 class TargetError(DMError):
@@ -17,10 +18,8 @@ class TargetError(DMError):
 def parse_u64(s, what):
     # The kernel parses table numbers with kstrtoull/sscanf("%llu%c"):
     # plain decimal only, nothing trailing.
-    if not s or not s.isdigit():
-        raise TargetError("Invalid %s" % what)
-    v = int(s)
-    if v >= 1 << 64:
+    v = parse_uint(s)
+    if v is None:
         raise TargetError("Invalid %s" % what)
     return v
 
@@ -41,6 +40,12 @@ class Target:
     version = (1, 0, 0)
     # A target whose device must be loaded read-only (verity).
     needs_readonly = False
+    # DM_TARGET_SINGLETON: must be the only target of its table.
+    singleton = False
+    # DM_TARGET_IMMUTABLE: a reload cannot change the device to another type.
+    immutable = False
+    # DM_TARGET_WILDCARD: may replace any table (the error target).
+    wildcard = False
 
     def __init__(self, ctx, begin, length, args):
         """ctx is the table being loaded (dmfw.table.Table): ctx.get_device

@@ -118,3 +118,33 @@ def test_fuzz_table_text_only_project_errors(text):
         run("dmsetup create g --table " + text)
     except Exception as e:      # the shell itself must never raise
         raise AssertionError("shell raised %r" % e)
+
+
+def test_singleton_and_immutable_targets(tmp_path):
+    """verity must stand alone in its table and cannot be reloaded into
+    another type; the error target (wildcard) may still replace it."""
+    from dmfw.blockdev import MemoryDevice
+    from dmfw.devices import DeviceRegistry
+    from dmfw.mapper import DeviceMapper
+    from dmfw.verity.tree import Geometry  # noqa: F401  (verity present)
+    import subprocess
+    reg = DeviceRegistry()
+    data = bytearray(64 * 4096)
+    reg.add(MemoryDevice(data, name="vda", major=254, minor=0))
+    reg.add(MemoryDevice(bytearray(16 * 4096), name="vdb", major=254, minor=16))
+    dm = DeviceMapper(reg)
+    # Root hash of 64 zero blocks with an all-zero tree is not needed: the
+    # table is refused (or accepted) before any block is read.
+    root = "00" * 32
+    vt = "verity 1 /dev/vda /dev/vdb 4096 4096 64 0 sha256 %s -" % root
+    for table in ("0 512 %s\n512 8 zero" % vt, "0 8 zero\n8 512 %s" % vt):
+        with pytest.raises(DMError) as e:
+            dm.create("v", table=table, readonly=True)
+        assert "must appear alone in table" in e.value.msg
+        assert dm.find("v") is None
+    dm.create("v", table="0 512 " + vt, readonly=True)
+    with pytest.raises(DMError) as e:
+        dm.load("v", "0 512 linear /dev/vda 0", readonly=True)
+    assert "can't replace immutable target type verity" in e.value.msg
+    assert dm.get("v").inactive is None
+    dm.load("v", "0 512 error", readonly=True)

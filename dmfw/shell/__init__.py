@@ -11,6 +11,7 @@ from dmfw.mapper import DeviceMapper
 from dmfw.shell.parse import split_commands, incomplete, expand
 from dmfw.shell.commands import COMMANDS
 from dmfw.devnames import disk_devno
+from dmfw.numbers import is_decimal
 
 PROMPT = "dmfw> "
 
@@ -119,7 +120,7 @@ class Shell:
         if name == "exit":
             self.running = False
             code = self.failed
-            if len(argv) > 1 and argv[1].isdigit():
+            if len(argv) > 1 and is_decimal(argv[1]):
                 code = int(argv[1])
             self.status = code
             return code

@@ -3,6 +3,7 @@
 
 from dmfw.errors import DMError, UsageError, EINVAL
 from dmfw.blockdev import SECTOR_SHIFT, FileDevice
+from dmfw.numbers import is_decimal
 
 def _chunk():
     # Bytes moved per request: 1 MiB on the host; 64 KiB under MicroPython,
@@ -61,7 +62,7 @@ def cmd_false(sh, argv):
 def _range(dev, argv, name):
     if len(argv) == 0:
         return 0, dev.nr_sectors
-    if len(argv) != 2 or not argv[0].isdigit() or not argv[1].isdigit():
+    if len(argv) != 2 or not is_decimal(argv[0]) or not is_decimal(argv[1]):
         raise UsageError("usage: %s DEV [SECTOR COUNT]" % name)
     start, count = int(argv[0]), int(argv[1])
     if start + count > dev.nr_sectors:
@@ -127,7 +128,7 @@ _SUFFIX = {"c": 1, "w": 2, "b": 512, "k": 1024, "K": 1024, "kB": 1000,
 
 def _size(v):
     i = 0
-    while i < len(v) and v[i].isdigit():
+    while i < len(v) and "0" <= v[i] <= "9":
         i += 1
     if i == 0:
         raise UsageError("dd: invalid number: '%s'" % v)

@@ -3,6 +3,7 @@
 
 from dmfw.errors import DMError, EINVAL, ENXIO, strerror
 from dmfw.target import TargetError
+from dmfw.numbers import is_decimal
 
 LIBRARY_VERSION = "1.02.205 (2025-02-27)"
 DRIVER_VERSION = "4.48.0"
@@ -231,7 +232,7 @@ class Dmsetup:
             self.sh.error("Please specify device.")
             raise Fail()
         name = args[0]
-        if not args[1].isdigit():
+        if not is_decimal(args[1]):
             self.sh.error("Invalid sector.")
             raise Fail()
         try:

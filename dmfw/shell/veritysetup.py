@@ -85,8 +85,8 @@ def _num(opts, key, what=None):
     v = opts.get(key, DEFAULTS.get(key))
     if v is None:
         return None
-    from dmfw.targets.verity import _digits
-    if not _digits(v):
+    from dmfw.numbers import is_decimal
+    if not is_decimal(v):
         raise Fail(EINVAL, ["Invalid %s value." % (what or key)])
     return int(v)
 

@@ -7,6 +7,7 @@ from dmfw.errors import IOFailure
 class ErrorTarget(Target):
     name = "error"
     version = (1, 7, 0)
+    wildcard = True
 
     def __init__(self, ctx, begin, length, argv):
         # The kernel's io_err_ctr ignores any arguments it is given.

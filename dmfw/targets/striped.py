@@ -2,6 +2,7 @@
 # validation (dm-stripe.c stripe_ctr) and chunk mapping.
 
 from dmfw.target import Target, TargetError, parse_u64
+from dmfw.numbers import parse_uint
 from dmfw.blockdev import SECTOR_SHIFT
 
 
@@ -40,7 +41,7 @@ class StripedTarget(Target):
         for i in range(n):
             a = argv[2 + 2 * i:4 + 2 * i]
             s = a[1]
-            if not s.isdigit() or int(s) >= 1 << 64:
+            if parse_uint(s) is None:
                 raise TargetError("Couldn't parse stripe destination")
             self.devs.append(ctx.get_device(a[0]))
             self.starts.append(int(s))

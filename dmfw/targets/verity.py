@@ -11,6 +11,7 @@ import binascii
 
 from dmfw.errors import IOFailure, DMError, ENOENT
 from dmfw.target import Target, TargetError
+from dmfw.numbers import parse_uint
 from dmfw.verity.tree import Geometry
 from dmfw.crypto import hashes
 
@@ -41,22 +42,9 @@ BLOCK_DATA = 0
 BLOCK_METADATA = 1
 
 
-def _digits(s):
-    # ASCII only: str.isdigit() also accepts superscripts and other scripts.
-    if not s:
-        return False
-    for c in s:
-        if c < "0" or c > "9":
-            return False
-    return True
-
-
 def _uint(s, bits=32):
     # sscanf("%u%c") / ("%llu%c"): decimal digits and nothing after.
-    if not _digits(s):
-        return None
-    v = int(s)
-    return v if v < (1 << bits) else None
+    return parse_uint(s, bits)
 
 
 def _is_pow2(n):
@@ -76,6 +64,7 @@ class VerityTarget(Target):
     version = (1, 10, 0)
     needs_readonly = True
     singleton = True
+    immutable = True
     # The kernel limits data blocks to PAGE_SIZE: 4096 on x86-64 (the
     # reference guest); a firmware on 64 KiB pages may raise it to 65536.
     page_size = 4096
@@ -83,8 +72,6 @@ class VerityTarget(Target):
 
     def __init__(self, ctx, begin, length, argv):
         Target.__init__(self, ctx, begin, length, argv)
-        if getattr(ctx, "targets", None):
-            raise TargetError("singleton target type must appear alone in table")
         self.mode = MODE_EIO
         self.error_mode = MODE_EIO
         self.zero_digest = None
@@ -333,10 +320,6 @@ class VerityTarget(Target):
         return "C" if self.hash_failed else "V"
 
     def areas(self):
-        # DM_TARGET_SINGLETON also forbids targets *after* this one; the
-        # table learns of those only later, so refuse here at the latest.
-        if len(getattr(self.ctx, "targets", ())) > 1:
-            raise TargetError("target type verity must appear alone in table")
         return [(self.data_dev, 0, self.length)]
 
     def dtr(self):
