@@ -41,6 +41,16 @@ def pytest_addoption(parser):
                     help="file for the guest's console traffic")
 
 
+def pytest_report_header(config):
+    if _on_board(config):
+        return "dmfw guest: labgrid environment %s" % config.getoption("lg_env")
+    from images import guest as image
+    built = image.cached()
+    return "dmfw guest: image %s (%s)" % (
+        image.guest_dir(), "built, kernel " + built.manifest["kernel"] if built
+        else "not built yet: the first guest test builds it")
+
+
 def _on_board(config):
     return bool(config.getoption("lg_env", default=None))
 
