@@ -18,6 +18,7 @@ import pexpect
 import pexpect.fdpexpect
 
 _nonce = itertools.count(int(time.time()) % 100000 * 1000)
+MAX_LINE = 4000
 
 
 class ConsoleError(RuntimeError):
@@ -72,6 +73,10 @@ class Console:
         """Run cmd; return (output, status).  On timeout, ^C and resync, then raise."""
         n = next(_nonce)
         line, pattern = frame(cmd, n, self.sep)
+        if max(len(part.encode()) for part in line.split("\n")) > MAX_LINE:
+            # A canonical-mode tty keeps 4095 bytes of a line and drops the rest.
+            raise ConsoleError("%s: a line of %r is longer than a tty takes (%d bytes)"
+                               % (self.name, cmd[:60], MAX_LINE))
         self.send_line(line)
         try:
             self.child.expect(pattern, timeout=timeout)
