@@ -23,7 +23,9 @@ _accel = None
 
 
 def _die_with_parent():
-    # Runs in the child between fork and exec: SIGKILL when the harness goes away.
+    # Runs in the child between fork and exec: SIGKILL when the harness goes away
+    # (strictly: when the thread that started QEMU ends; start guests from a thread
+    # that outlives them).
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     os.setpgid(0, 0)
@@ -170,18 +172,29 @@ class QemuGuest:
             self.linux.sync(timeout=timeout)
             self.fw.sync(timeout=timeout)
             self.boot_seconds = time.monotonic() - started
-        except BaseException:
+        except BaseException as exc:
+            died = self.proc is not None and self.proc.poll() is not None
+            why = self._log_tail() if died else ""
             self.close()
+            if died and isinstance(exc, Exception):
+                raise RuntimeError("QEMU exited (%d) during boot:\n%s"
+                                   % (self.proc.returncode, why)) from exc
             raise
         return self
+
+    def _log_tail(self, size=2000):
+        try:
+            with open(self.qemu_log, errors="replace") as f:
+                return f.read()[-size:]
+        except OSError:
+            return ""
 
     def _wait_socket(self, path, timeout=10):
         deadline = time.monotonic() + timeout
         while not os.path.exists(path):
             if self.proc.poll() is not None:
-                with open(self.qemu_log, errors="replace") as f:
-                    raise RuntimeError("QEMU exited (%d) before opening %s:\n%s"
-                                       % (self.proc.returncode, path, f.read()[-2000:]))
+                raise RuntimeError("QEMU exited (%d) before opening %s:\n%s"
+                                   % (self.proc.returncode, path, self._log_tail()))
             if time.monotonic() > deadline:
                 raise TimeoutError("QEMU did not create " + path)
             time.sleep(0.02)
@@ -283,9 +296,19 @@ def _json(obj):
 def boot(disks=(), build_progress=None, **kw):
     """A started guest from the cached image (built first if missing) plus the
     working tree's dmfw overlay."""
+    global _accel
     from images import guest as image, overlay
     img = image.ensure(build_progress)
-    workdir = tempfile.mkdtemp(prefix="dmfw-qemu-")
-    ovl = overlay.write_overlay(os.path.join(workdir, "overlay.cpio"), image.MODULES)
-    return QemuGuest(img.kernel, [img.initrd, ovl], disks, workdir=workdir,
-                     own_workdir=True, **kw).start()
+    while True:
+        workdir = tempfile.mkdtemp(prefix="dmfw-qemu-")
+        ovl = overlay.write_overlay(os.path.join(workdir, "overlay.cpio"), image.MODULES)
+        guest = QemuGuest(img.kernel, [img.initrd, ovl], disks, workdir=workdir,
+                          own_workdir=True, **kw)
+        try:
+            return guest.start()
+        except Exception:
+            # KVM that passed the trial run can still lose the guest (nested hosts):
+            # once, fall back to TCG.
+            if accel_args()[1] != "kvm" or os.environ.get("DMFW_ACCEL"):
+                raise
+            _accel = "tcg"
