@@ -64,7 +64,8 @@ class Console:
                 timeout=60, maxread=65536)
         self.child.delaybeforesend = None
         if log:
-            self.child.logfile_read = _Tagged(log, self.name)
+            # One file per console (LOG.fw, LOG.linux): interleaved they are unreadable.
+            self.child.logfile_read = _Log("%s.%s" % (log, self.name))
 
     def send_line(self, line):
         self.child.send(line + self.eol)
@@ -144,12 +145,11 @@ class FirmwareConsole(Console):
     name = "fw"
 
 
-class _Tagged:
-    """A pexpect logfile that appends console traffic to a shared log file."""
+class _Log:
+    """A pexpect logfile appending a console's traffic to a file."""
 
-    def __init__(self, path, tag):
+    def __init__(self, path):
         self.f = open(path, "a", encoding="utf-8", errors="replace")
-        self.tag = tag
 
     def write(self, data):
         self.f.write(data)

@@ -3,7 +3,8 @@
     --interactive       after boot, hand this terminal to the firmware console
                         (Ctrl-] returns to the tests)
     --blk FILE          attach FILE as an extra disk after the generated ones
-    --guest-log FILE    console traffic of the session (default: in the temp dir)
+    --guest-log FILE    console traffic of the session, in FILE.fw and FILE.linux
+                        (default: in the temp dir)
     --lg-env ENV.yaml   (labgrid's own option) drive a board or labgrid's QEMUDriver
                         instead: only the firmware console exists, and tests marked
                         qemu_only are skipped
@@ -38,7 +39,7 @@ def pytest_addoption(parser):
     group.addoption("--blk", action="append", default=[], metavar="FILE",
                     help="extra disk image for the guest (after the generated ones)")
     group.addoption("--guest-log", metavar="FILE",
-                    help="file for the guest's console traffic")
+                    help="console traffic goes to FILE.fw and FILE.linux")
 
 
 def pytest_report_header(config):
@@ -174,7 +175,7 @@ def guest_session(request, pytestconfig, tmp_path_factory):
             reporter = pytestconfig.pluginmanager.getplugin("terminalreporter")
             if reporter:
                 reporter.write_line(
-                    "\nguest booted in %.1fs; attach: socat -,raw,echo=0 UNIX-CONNECT:%s; log: %s"
+                    "\nguest booted in %.1fs; attach: socat -,raw,echo=0 UNIX-CONNECT:%s; logs: %s.{fw,linux}"
                     % (session.qemu.boot_seconds, session.qemu.sock("attach"), session.log))
         yield session
     finally:
