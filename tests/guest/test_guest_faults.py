@@ -118,3 +118,20 @@ def test_hotplug_and_unplug(guest, tmp_path):
         guest.fw.sync()
     assert _block_names(guest.linux) == before
     os.unlink(path)
+
+
+def test_hotplugged_disk_with_blkdebug_faults(guest, tmp_path):
+    from harness.disks import pattern_disk
+    from harness.guest import blkdebug_rule
+    before = _block_names(guest.linux)
+    path = pattern_disk(str(tmp_path / "hotbad.img"), 1 << 20, tag="hb")
+    node = guest.qemu.hotplug(path, errors=[blkdebug_rule(16, "read")])
+    try:
+        deadline = time.monotonic() + 30
+        while not (_block_names(guest.linux) - before) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        disk = "/dev/" + (_block_names(guest.linux) - before).pop()
+        pages = probe_pages(guest.linux, disk, [0, 8, 16, 24])
+        assert pages == {0: True, 8: True, 16: False, 24: True}
+    finally:
+        guest.qemu.unplug(node)
