@@ -39,6 +39,11 @@ def _lines(segments):
     return "\n".join(out)
 
 
+def _length(table):
+    start, length = table.splitlines()[-1].split()[:2]
+    return int(start) + int(length)
+
+
 def generate():
     """(id, [(name, table), ...], fails) cases; the last device is the one read."""
     rng = random.Random(20261126)
@@ -142,29 +147,36 @@ def test_blk_disks_map_like_the_kernel(guest):
             assert fw == linux and fw[1] == 0, table
 
 
-def test_kernel_reads_back_dmfw_writes(guest):
-    """dd through dmfw linear/striped mappings onto vdd; the kernel reads the same data."""
-    tables = {
-        "wl": "0 4096 linear /dev/vdd 777",
-        "ws": "0 8160 striped 2 24 /dev/vdd 8192 /dev/vdd 20000",
-    }
-    for name, table in tables.items():
+WRITE_CASES = {
+    "linear": [("w", "0 4096 linear /dev/vdd 777")],
+    "striped": [("w", "0 8160 striped 2 24 /dev/vdd 8192 /dev/vdd 20000")],
+    "multi-line": [("w", _lines([(1000, "linear /dev/vdd 5000"),
+                                 (2000, "striped 2 8 /dev/vdd 9000 /dev/vdd 12000"),
+                                 (1096, "linear /dev/vdd 100")]))],
+    "stacked": [("wb", "0 16384 linear /dev/vdd 16000"),
+                ("w", "0 4096 striped 2 64 /dev/mapper/wb 0 /dev/mapper/wb 8192")],
+}
+
+
+@pytest.mark.parametrize("devices", list(WRITE_CASES.values()), ids=list(WRITE_CASES))
+def test_kernel_reads_back_dmfw_writes(guest, devices):
+    """dd through a dmfw mapping onto the scratch disk vdd; the kernel's mapping of
+    the same table finds the bytes where dmfw put them."""
+    from sides import flush_linux
+    size = _length(devices[-1][1])
+    for name, table in devices:
         assert create(guest.fw, name, table)[1] == 0
-        # vda's sectors 2048.. (4 KiB blocks from 256) go through the mapping
-        size = int(table.split()[1])
-        out = guest.fw.check("dd if=/dev/vda of=/dev/mapper/%s bs=4096 skip=256 count=%d"
-                             % (name, size // 8), timeout=300)
-        assert "error" not in out.lower()
-        fw_back = checksum(guest.fw, "/dev/mapper/" + name)
-        guest.fw.check("dmsetup remove %s" % name)
-        # The kernel's mapping must find the bytes where dmfw put them on the disk.
-        from sides import flush_linux
-        flush_linux(guest.linux, "/dev/vdd")
-        assert create(guest.linux, name, table)[1] == 0
-        kernel = checksum(guest.linux, "/dev/mapper/" + name)
-        source = checksum(guest.linux, "/dev/vda", 2048, size)
-        guest.linux.check("dmsetup remove %s" % name)
-        assert kernel == source == fw_back, name
+    # vda's sectors 2048.. (4 KiB blocks from 256) go through the mapping
+    out = guest.fw.check("dd if=/dev/vda of=/dev/mapper/w bs=4096 skip=256 count=%d"
+                         % (size // 8), timeout=300)
+    assert "error" not in out.lower()
+    fw_back = checksum(guest.fw, "/dev/mapper/w")
+    guest.fw.check("dmsetup remove_all")
+    flush_linux(guest.linux, "/dev/vdd")
+    kernel = _read_side(guest.linux, devices)
+    source = checksum(guest.linux, "/dev/vda", 2048, size)
+    assert source[1] == 0
+    assert kernel == source == fw_back
 
 
 def test_dmfw_reads_kernel_writes(guest):
