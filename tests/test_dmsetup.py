@@ -123,7 +123,9 @@ def test_message_and_targets_version(disks):
     r = run("dmsetup message z 0 hello", sh=sh)
     assert r.status == 1 and "message ioctl on z  failed" in r.err
     out = run("dmsetup targets", sh=sh).out
-    assert "linear           v1.5.0\n" in out and "striped          v1.7.0\n" in out
+    # Linux 6.12's versions, newest registration first (as in the guest).
+    assert out.endswith("zero             v1.2.0\nstriped          v1.6.0\n"
+                        "linear           v1.4.0\nerror            v1.7.0\n")
     assert run("dmsetup version", sh=sh).out.startswith("Library version:   1.02.")
 
 
@@ -169,3 +171,32 @@ def test_missing_device_messages(disks):
     assert run("dmsetup table nosuch", sh=sh).err == (
         "device-mapper: table ioctl on nosuch  failed: No such device or address\n"
         "Command failed.\n")
+
+
+TREE_SETUP = ("dmsetup create lo --table '0 1000 striped 2 4 /dev/vda 0 /dev/vdb 0'; "
+              "dmsetup create hi --table $'0 100 linear /dev/mapper/lo 0\\n100 100 linear /dev/vda 5000'; "
+              "dmsetup create z --table '0 8 zero'; "
+              "dmsetup create w --table '0 8 linear /dev/mapper/lo 0'")
+
+
+def test_ls_tree_deps_and_noheadings_as_real_dmsetup(disks):
+    # Expected text captured from dmsetup 1.02.205 on Linux 6.12 in the guest
+    # for the same four devices.
+    sh = sh_for(disks)
+    assert run(TREE_SETUP, sh=sh).status == 0
+    assert run("dmsetup ls --tree", sh=sh).out == (
+        "hi (253:1)\n |- (254:0)\n `-lo (253:0)\n    |- (254:16)\n    `- (254:0)\n"
+        "w (253:3)\n `-lo (253:0)\n    |- (254:16)\n    `- (254:0)\nz (253:2)\n")
+    assert run("dmsetup ls --tree -o inverted", sh=sh).out == (
+        " (254:0)\n |-hi (253:1)\n `-lo (253:0)\n    |-hi (253:1)\n    `-w (253:3)\n"
+        " (254:16)\n `-lo (253:0)\n    |-hi (253:1)\n    `-w (253:3)\nz (253:2)\n")
+    assert run("dmsetup ls --tree -o blkdevname", sh=sh).out.startswith(
+        "hi <dm-1> (253:1)\n |- <vda> (254:0)\n `-lo <dm-0> (253:0)\n")
+    assert run("dmsetup deps", sh=sh).out == (
+        "hi: 2 dependencies\t: (254, 0) (253, 0)\n"
+        "lo: 2 dependencies\t: (254, 16) (254, 0)\n"
+        "w: 1 dependencies\t: (253, 0)\n"
+        "z: 0 dependencies\t:\n")
+    assert run("dmsetup info -c --noheadings", sh=sh).out == (
+        "hi:253:1:L--w:0:2:0:\nlo:253:0:L--w:2:1:0:\nw:253:3:L--w:0:1:0:\nz:253:2:L--w:0:1:0:\n")
+    assert run("dmsetup ls --tree -o bogus", sh=sh).status == 1

@@ -20,7 +20,7 @@ _OPTS = {
     "--minor": 1, "--noopencount": 0, "--addnodeoncreate": 0,
     "--addnodeonresume": 0, "--checks": 0, "--manglename": 1, "-S": 1,
     "--select": 1, "--separator": 1, "--sort": 1, "-O": 1, "--nameprefixes": 0,
-    "--unbuffered": 0, "--rows": 0, "--unquoted": 0, "-h": 0, "--help": 0,
+    "--unbuffered": 0, "--rows": 0, "--tree": 0, "--unquoted": 0, "-h": 0, "--help": 0,
     "--version": 0,
 }
 _ALIAS = {"-u": "--uuid", "-r": "--readonly", "-f": "--force", "-c": "--columns",
@@ -314,6 +314,10 @@ class Dmsetup:
         if not mds:
             self.sh.write("No devices found\n")
             return 0
+        if "--tree" in self.opts and not want:
+            from dmfw.shell.dmsetup_tree import render
+            self.sh.write(render(self.dm, self.opts.get("--options")))
+            return 0
         out = []
         for md in mds:
             if want:
@@ -355,6 +359,9 @@ class Dmsetup:
         rows = [[fn(md) for (_h, _w, _num, fn) in cols] for md in mds]
         sep = self.opts.get("--separator")
         heads = "--noheadings" not in self.opts
+        if not heads and sep is None:
+            # dmsetup emulates its old output: ':'-separated, unaligned.
+            sep = ":"
         out = []
         if sep is not None:
             if heads:
@@ -384,7 +391,8 @@ class Dmsetup:
             return 0
         out = []
         for md in mds:
-            used = md.live.used if md.live else []
+            # The kernel keeps a table's devices newest first (list_add).
+            used = list(reversed(md.live.used)) if md.live else []
             s = ("%s: " % md.dm_name if multiple else "") + \
                 "%d dependencies\t:" % len(used)
             for d in used:

@@ -1,13 +1,14 @@
 # Target registry: type name -> module, imported only when a table uses it,
 # so firmware pays memory for the targets it needs.
 
-# A list, not a dict: MicroPython's dicts do not keep insertion order and
-# `dmsetup targets` must print the same on both runtimes.
+# In the kernel's registration order (dm-mod's own targets first, then the
+# modules); `dmsetup targets` lists the newest first, as the kernel does.
+# A list, not a dict: MicroPython's dicts do not keep insertion order.
 _MODULES = (
+    ("error", "dmfw.targets.error"),
     ("linear", "dmfw.targets.linear"),
     ("striped", "dmfw.targets.striped"),
     ("zero", "dmfw.targets.zero"),
-    ("error", "dmfw.targets.error"),
     ("verity", "dmfw.targets.verity"),
     ("crypt", "dmfw.targets.crypt"),
     ("mirror", "dmfw.targets.mirror"),
@@ -43,5 +44,5 @@ def available():
     for name, _m in _MODULES:
         cls = target_class(name)
         if cls is not None and cls not in out:
-            out.append(cls)
+            out.insert(0, cls)
     return out

@@ -5,7 +5,7 @@ from dmfw.target import Target, TargetError, parse_u64
 
 class LinearTarget(Target):
     name = "linear"
-    version = (1, 5, 0)
+    version = (1, 4, 0)
 
     def __init__(self, ctx, begin, length, argv):
         Target.__init__(self, ctx, begin, length, argv)

@@ -8,7 +8,7 @@ from dmfw.blockdev import SECTOR_SHIFT
 
 class StripedTarget(Target):
     name = "striped"
-    version = (1, 7, 0)
+    version = (1, 6, 0)
 
     def __init__(self, ctx, begin, length, argv):
         Target.__init__(self, ctx, begin, length, argv)
