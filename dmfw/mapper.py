@@ -4,7 +4,7 @@
 # queue it, so I/O on a suspended device fails), busy devices cannot go.
 
 from dmfw.blockdev import BlockDevice, SECTOR_SHIFT
-from dmfw.errors import DMError, EBUSY, EINVAL, ENXIO, EIO, EROFS
+from dmfw.errors import DMError, EBUSY, EINVAL, ENXIO, EIO
 from dmfw import table as tables
 
 DM_MAJOR = 253

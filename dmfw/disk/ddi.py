@@ -221,9 +221,9 @@ def verity_table(data, hashdev, root_hash):
     """(table, verity UUID text): the table veritysetup loads for `data` +
     `hashdev` (superblock at offset 0, as systemd-repart writes it) and a
     root hash, built by dmfw's veritysetup itself."""
-    from dmfw.shell import veritysetup as vs
+    from dmfw.verity import params
     from dmfw.crypto.hashes import DIGEST_SIZE
-    p = vs._load(None, {}, hashdev)
+    p = params.from_superblock(hashdev)
     if len(root_hash) != 2 * DIGEST_SIZE[p.hash_name]:
         raise Refused("%s: root hash length does not match %s"
                       % (hashdev.name, p.hash_name))
@@ -231,7 +231,7 @@ def verity_table(data, hashdev, root_hash):
     if data_bytes == 0 or data_bytes > data.size_bytes():
         raise Refused("%s: verity superblock covers %d bytes, %s has %d"
                       % (hashdev.name, data_bytes, data.name, data.size_bytes()))
-    return vs.table_line(p, data, hashdev, binascii.unhexlify(root_hash)), p.uuid
+    return params.table_line(p, data, hashdev, binascii.unhexlify(root_hash)), p.uuid
 
 
 def plan_open(img, arch=None, root_hash=None, name=None, verify=None,

@@ -144,7 +144,7 @@ class Dmsetup:
             if len(f) < 5:
                 self.sh.error("Invalid format of concise device specification.")
                 raise Fail()
-            name, uuid, _minor, flags = f[0], f[1], f[2], f[3]
+            name, uuid, flags = f[0], f[1], f[3]
             if flags not in ("ro", "rw"):
                 self.sh.error("Invalid flags parameter '%s' in concise device specification." % flags)
                 raise Fail()

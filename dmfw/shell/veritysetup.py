@@ -13,7 +13,9 @@ import binascii
 from dmfw.errors import DMError, UsageError, EINVAL, EPERM, ENOMEM, ENODEV, \
     EBUSY
 from dmfw.verity import superblock as sbmod
-from dmfw.verity.tree import Geometry, build, verify, VerifyFailed
+from dmfw.verity.tree import build, verify, VerifyFailed
+from dmfw.verity import params
+from dmfw.verity.params import table_line
 from dmfw.crypto.hashes import DIGEST_SIZE
 
 USAGE = "Usage: veritysetup [OPTION...] <action> <action-specific>"
@@ -149,58 +151,20 @@ def _block_size(opts, key):
     return n
 
 
-class Params:
-    """crypt_params_verity: from the superblock or from the options."""
-
-    def __init__(self):
-        self.hash_type = 1
-        self.hash_name = "sha256"
-        self.data_bs = 4096
-        self.hash_bs = 4096
-        self.data_blocks = 0
-        self.salt = b""
-        self.uuid = None
-        self.hash_offset = 0
-        self.no_sb = False
-        self.fec_dev = None
-        self.fec_offset = 0
-        self.fec_roots = 0
-
-    def hash_start(self):
-        # VERITY_hash_offset_block()
-        if self.no_sb:
-            return self.hash_offset // self.hash_bs
-        return (self.hash_offset + sbmod.SB_SIZE + self.hash_bs - 1) // self.hash_bs
+class Params(params.Params):
+    """The shared parameters, with their refusals in veritysetup's form."""
 
     def geometry(self):
         try:
-            return Geometry(self.hash_type, self.data_bs, self.hash_bs,
-                            self.data_blocks, self.hash_start(), self.hash_name,
-                            self.salt)
+            return params.Params.geometry(self)
         except DMError as e:
             raise Fail(EINVAL, [e.msg])
 
-    def fec_blocks(self, hash_dev):
-        # VERITY_FEC_blocks(): the hash device after hash_start, or up to
-        # the FEC area when FEC lives on the hash device.
-        if self.fec_dev is hash_dev:
-            blocks = self.fec_offset
-        else:
-            blocks = hash_dev.size_bytes()
-        blocks //= self.data_bs
-        if blocks:
-            blocks -= self.hash_start()
-        return blocks + self.data_blocks
-
     def fec_layout(self, hash_dev):
-        from dmfw.verity import fec
-        if self.data_bs != self.hash_bs:
-            raise Fail(EINVAL, ["Block sizes must match for FEC."])
-        if not fec.roots_ok(self.fec_roots):
-            raise Fail(EINVAL, ["Invalid number of parity bytes."])
-        return fec.Layout(self.data_bs, self.fec_roots, self.fec_blocks(hash_dev),
-                          self.data_blocks, self.hash_start(),
-                          self.fec_offset // self.data_bs)
+        try:
+            return params.Params.fec_layout(self, hash_dev)
+        except DMError as e:
+            raise Fail(EINVAL, [e.msg])
 
 
 def _from_options(sh, opts, data_dev, creating):
@@ -259,23 +223,11 @@ def _load(sh, opts, hash_dev, data_dev=None):
     """crypt_load(CRYPT_VERITY) or, with --no-superblock, the options."""
     if opts.get("--no-superblock"):
         return _from_options(sh, opts, data_dev, False)
-    p = Params()
-    p.hash_offset = _num(opts, "--hash-offset")
-    if p.hash_offset % 512:
-        raise Fail(EINVAL, ["Unsupported VERITY hash offset."])
     try:
-        buf = hash_dev.pread(p.hash_offset, sbmod.SB_SIZE)
-        sb = sbmod.parse(buf, _path(hash_dev))
+        return params.from_superblock(hash_dev, _num(opts, "--hash-offset"),
+                                      _path(hash_dev), Params())
     except DMError as e:
         raise Fail(EINVAL, [e.msg])
-    p.hash_type = sb.hash_type
-    p.hash_name = sb.algorithm
-    p.data_bs = sb.data_block_size
-    p.hash_bs = sb.hash_block_size
-    p.data_blocks = sb.data_blocks
-    p.salt = sb.salt
-    p.uuid = sb.uuid_string()
-    return p
 
 
 def _fec_opts(sh, opts, p, hash_dev, write=False, loop=False):
@@ -443,27 +395,6 @@ def _flags(opts):
     if opts.get("--use-tasklets"):
         out.append("try_verify_in_tasklet")
     return out
-
-
-def table_line(p, data_dev, hash_dev, root, flags=(), sig_desc=None):
-    """The verity table libcryptsetup's get_dm_verity_params() builds."""
-    line = "0 %d verity %d %s %s %d %d %d %d %s %s %s" % (
-        p.data_blocks * p.data_bs // 512, p.hash_type, data_dev.devno(),
-        hash_dev.devno(), p.data_bs, p.hash_bs, p.data_blocks, p.hash_start(),
-        p.hash_name, _hex(root), _hex(p.salt) if p.salt else "-")
-    opts = list(flags)
-    n = len(opts)
-    if p.fec_dev is not None:
-        opts.append("use_fec_from_device %s fec_start %d fec_blocks %d fec_roots %d"
-                    % (p.fec_dev.devno(), p.fec_offset // p.hash_bs,
-                       p.fec_blocks(hash_dev), p.fec_roots))
-        n += 8
-    if sig_desc is not None:
-        opts.append("root_hash_sig_key_desc " + sig_desc)
-        n += 2
-    if opts:
-        line += " %d %s" % (n, " ".join(opts))
-    return line
 
 
 def action_open(sh, opts, args):
