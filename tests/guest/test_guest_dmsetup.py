@@ -37,9 +37,9 @@ SCENARIOS = {
 # Differences found and not yet fixed in dmfw: the scenario still runs, and an
 # unexpected pass is reported.
 KNOWN = {
-    "notable": "dmfw: info on a device without a table prints 'Read Ahead: 256'; the real "
-               "dmsetup cannot open it (ENXIO), prints '/dev/mapper/empty: open failed: No "
-               "such device or address' and no Read Ahead line",
+    "notable": "dmfw prints '/dev/mapper/empty: open failed: No such device or address' "
+               "before the Name: line; the real dmsetup prints it where it tries the open, "
+               "after State: (the console shows stdout and stderr in the order written)",
 }
 
 # Queries whose dmfw output is known to differ (reported, not yet fixed): a scenario
