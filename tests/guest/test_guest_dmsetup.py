@@ -42,16 +42,6 @@ KNOWN = {
                "after State: (the console shows stdout and stderr in the order written)",
 }
 
-# Queries whose dmfw output is known to differ (reported, not yet fixed): a scenario
-# differing only in these is xfail; any other difference fails.
-KNOWN_QUERIES = {
-    "dmsetup deps": "dmfw lists a device's dependencies in ascending order; the kernel "
-                    "lists the most recently opened first",
-    "dmsetup ls --tree": "dmfw's dmsetup has no --tree",
-    "dmsetup info -c --noheadings": "real dmsetup switches to ':'-separated fields "
-                                    "with --noheadings; dmfw keeps the columns",
-}
-
 QUERIES = [
     "dmsetup ls", "dmsetup ls --target striped", "dmsetup table", "dmsetup table --showkeys",
     "dmsetup status", "dmsetup info", "dmsetup info -c", "dmsetup table --inactive",
@@ -97,13 +87,10 @@ def _compare(guest, commands, queries):
     kernel = _collect(guest.linux, commands, queries)
     guest.linux.check("dmsetup resume s 2>/dev/null; dmsetup remove_all")
     dmfw = _collect(guest.fw, commands, queries)
-    differ = [cmd for cmd in kernel if kernel[cmd] != dmfw[cmd]]
     diffs = ["$ %s\n--- linux (status %d)\n%s--- dmfw (status %d)\n%s"
              % (cmd, kernel[cmd][1], kernel[cmd][0], dmfw[cmd][1], dmfw[cmd][0])
-             for cmd in differ if cmd not in KNOWN_QUERIES]
+             for cmd in kernel if kernel[cmd] != dmfw[cmd]]
     assert not diffs, "\n".join(diffs)
-    if differ:
-        pytest.xfail("; ".join(KNOWN_QUERIES[cmd] for cmd in differ))
 
 
 def test_errors_match_real_dmsetup(guest):
