@@ -1,4 +1,4 @@
-# CRC-32 (IEEE 802.3, reflected, as zlib/GPT use it) in one place. MicroPython
+# CRC-32 (IEEE 802.3, reflected, as zlib, GPT and lvm2 use it) in one place. MicroPython
 # ports may build binascii without crc32 (MICROPY_PY_BINASCII_CRC32), so a
 # table-driven fallback is kept; the table is built on first use only.
 

@@ -14,7 +14,7 @@ from dmfw.blockdev import FileDevice, MemoryDevice
 from dmfw.devices import DeviceRegistry
 from dmfw.disk import scan_partitions
 from dmfw.disk import gpt as G
-from dmfw.disk.crc32 import crc32, crc32_table
+from dmfw.crc32 import crc32, crc32_table
 from dmfw.disk.partitions import partition_name
 from dmfw.errors import FormatError
 

@@ -8,7 +8,7 @@
 
 import struct
 from dmfw.errors import FormatError
-from dmfw.disk.crc32 import crc32
+from dmfw.crc32 import crc32
 
 SIGNATURE = b"EFI PART"
 HEADER_MIN = 92
