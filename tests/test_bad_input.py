@@ -56,7 +56,9 @@ CASES = [
     ("dmsetup message keep 500 x", "outside device"),
     ("sha256sum /dev/mapper/keep 90 20", "beyond end of device"),
     ("dd if=/dev/vdb of=/dev/mapper/keep bs=512 seek=99 count=2", "No space left"),
-    ("hexdump -C /dev/nosuch", "No such file"),
+    ("hexdump -C /dev/nosuch", "No such device"),
+    ("sha256sum /dev/mapper/notours", "No such device"),
+    ("rescan", "not started with --scan"),
     ("dmsetup create x --table 'unterminated", "unterminated quote"),
 ]
 

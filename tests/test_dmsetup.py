@@ -200,3 +200,22 @@ def test_ls_tree_deps_and_noheadings_as_real_dmsetup(disks):
     assert run("dmsetup info -c --noheadings", sh=sh).out == (
         "hi:253:1:L--w:0:2:0:\nlo:253:0:L--w:2:1:0:\nw:253:3:L--w:0:1:0:\nz:253:2:L--w:0:1:0:\n")
     assert run("dmsetup ls --tree -o bogus", sh=sh).status == 1
+
+
+def test_info_without_table_interleaves_like_dmsetup(disks):
+    # On one console the open error sits between State and Tables present,
+    # where dmsetup reads the read-ahead.
+    import io
+    from dmfw.shell import Shell
+    both = io.StringIO()
+    sh = Shell(out=both, err=both)
+    sh.run_line("dmsetup create --notable e; dmsetup info e")
+    assert both.getvalue() == (
+        "Name:              e\n"
+        "State:             ACTIVE\n"
+        "/dev/mapper/e: open failed: No such device or address\n"
+        "Tables present:    None\n"
+        "Open count:        0\n"
+        "Event number:      0\n"
+        "Major, minor:      253, 0\n"
+        "Number of targets: 0\n\n")

@@ -25,6 +25,7 @@ class Shell:
         self.failed = 0
         self.stdin_path = None
         self.running = True
+        self.scanning = False       # attached the kernel's disks (--scan)
         self._mods = {}
 
     # -- output
@@ -67,10 +68,29 @@ class Shell:
         return dev
 
     def scan_sys(self):
-        """Attach the real disks the kernel shows (guest / real hardware)."""
+        """Attach the real disks the kernel shows (guest / real hardware),
+        and let go of those it no longer shows (hot-unplug) unless a table
+        still uses them. Returns (added, removed) kernel names."""
         from dmfw.compat import listdir, read_text
         from dmfw.errors import DMError as _E
-        for name in sorted(listdir("/sys/block")):
+        self.scanning = True
+        present = listdir("/sys/block")
+        before = set(self.devices.by_name)
+        removed = []
+        for dev in list(self.devices.by_name.values()):
+            path = getattr(dev, "path", None)
+            if path != "/dev/" + dev.name or dev.name in present:
+                continue
+            family = [d for d in self.devices.by_name.values()
+                      if d is dev or getattr(d, "parent", None) is dev]
+            if [d for d in family if self.dm.holders(d)]:
+                self.error("%s: gone, but still used by a dm table" % dev.name)
+                continue
+            for d in family:
+                self.devices.remove(d)
+            dev.close()
+            removed.append(dev.name)
+        for name in sorted(present):
             if name.startswith("dm-") or name.startswith("ram") or \
                     name in self.devices.by_name:
                 continue
@@ -90,6 +110,8 @@ class Shell:
                                 devno=(int(ma), int(mi)))
                 except _E as e:
                     self.error("%s: %s" % (name, e))
+        added = sorted([n for n in self.devices.by_name if n not in before])
+        return added, removed
 
     def scan_partitions(self, dev):
         try:

@@ -30,6 +30,10 @@ def open_dev(sh, spec, write=False):
         return dev
     if spec in ("/dev/zero", "/dev/null"):
         return None
+    if spec.startswith("/dev/"):
+        # Only the firmware's own devices: in the guest a kernel node of the
+        # same name (/dev/mapper/x made by the real dmsetup) is not ours.
+        raise UsageError("%s: No such device" % spec)
     try:
         return FileDevice(spec, readonly=not write)
     except DMError:
@@ -376,6 +380,17 @@ def cmd_cmp(sh, argv):
         short = argv[1] if na < nb else argv[2]
         sh.error("cmp: EOF on %s after byte %d, line %d" % (short, pos, lines))
         return 1
+    return 0
+
+
+def cmd_rescan(sh, argv):
+    """Pick up hot-plugged disks (and drop unplugged ones), as at start."""
+    if not sh.scanning:
+        raise UsageError("rescan: the shell was not started with --scan "
+                         "(its disks are the --disk files)")
+    added, removed = sh.scan_sys()
+    out = ["attached %s\n" % n for n in added] + ["detached %s\n" % n for n in removed]
+    sh.write("".join(out))
     return 0
 
 

@@ -20,6 +20,7 @@ COMMANDS = {
     "ls": ("dmfw.shell.builtins", "cmd_ls"),
     "cmp": ("dmfw.shell.builtins", "cmd_cmp"),
     "time": ("dmfw.shell.builtins", "cmd_time"),
+    "rescan": ("dmfw.shell.builtins", "cmd_rescan"),
     "selftest": ("dmfw.shell.selftest", "main"),
     "lvm": ("dmfw.shell.lvm", "main"),
     "pvs": ("dmfw.shell.lvm", "main"),
@@ -48,6 +49,7 @@ HELP = {
     "ls": "ls [/dev|/dev/mapper]: list block devices",
     "cmp": "cmp DEV1 DEV2: compare two devices byte by byte",
     "time": "time CMD...: run a command and print the elapsed time",
+    "rescan": "attach hot-plugged disks, detach unplugged ones (with --scan)",
     "selftest": "run the in-firmware self tests",
     "lvm": "lvm pvs|vgs|lvs|pvscan|vgscan|vgchange|lvchange: LVM2 volume groups",
 }

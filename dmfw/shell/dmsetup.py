@@ -1,9 +1,10 @@
 # dmsetup, printing what lvm2's libdm/dm-tools/dmsetup.c prints for the
 # same device-mapper state: messages, spacing and ordering included.
 
-from dmfw.errors import DMError, EINVAL, ENXIO, strerror
+from dmfw.errors import DMError, ENXIO, strerror
 from dmfw.target import TargetError
 from dmfw.numbers import is_decimal
+from dmfw.shell.options import getopt
 
 LIBRARY_VERSION = "1.02.205 (2025-02-27)"
 DRIVER_VERSION = "4.48.0"
@@ -34,36 +35,8 @@ class Fail(Exception):
 
 
 def _parse(argv):
-    opts = {}
-    args = []
-    i = 1
-    while i < len(argv):
-        a = argv[i]
-        val = None
-        if a.startswith("--") and "=" in a:
-            a, val = a.split("=", 1)
-        if a in _OPTS:
-            key = _ALIAS.get(a, a)
-            if _OPTS[a]:
-                if val is None:
-                    if i + 1 >= len(argv):
-                        raise DMError(EINVAL, "dmsetup: option '%s' requires an argument" % a)
-                    val = argv[i + 1]
-                    i += 1
-                opts[key] = val
-            else:
-                opts[key] = opts.get(key, 0) + 1
-        elif a.startswith("-") and len(a) > 2 and a[1] != "-" and \
-                all(("-" + c) in _OPTS and not _OPTS["-" + c] for c in a[1:]):
-            for c in a[1:]:
-                k = _ALIAS.get("-" + c, "-" + c)
-                opts[k] = opts.get(k, 0) + 1
-        elif a.startswith("-") and a != "-":
-            raise DMError(EINVAL, "dmsetup: unrecognized option '%s'" % a)
-        else:
-            args.append(a)
-        i += 1
-    return opts, args
+    return getopt(argv, _OPTS, _ALIAS, "dmsetup: unrecognized option '%s'",
+                  "dmsetup: option '%s' requires an argument")
 
 
 class Dmsetup:
@@ -335,13 +308,16 @@ class Dmsetup:
             return 0
         if "--columns" in self.opts:
             return self.info_columns(mds)
-        out = []
         for md in mds:
+            head, tail = info_long(md)
+            self.sh.write(head)
             if md.live is None:
+                # dmsetup fails to read the read-ahead here, between the
+                # State and Tables lines, and says so on stderr.
+                self.sh.flush()
                 self.sh.error("/dev/mapper/%s: open failed: No such device or address"
                               % md.dm_name)
-            out.append(info_long(md))
-        self.sh.write("".join(out))
+            self.sh.write(tail)
         return 0
 
     def info_columns(self, mds):
@@ -425,9 +401,11 @@ class Dmsetup:
 
 
 def info_long(md):
-    s = "Name:              %s\n" % md.dm_name
-    s += "State:             %s%s\n" % ("SUSPENDED" if md.suspended else "ACTIVE",
-                                        " (READ-ONLY)" if md.readonly else "")
+    """dmsetup info's block, split where the read-ahead is read."""
+    head = "Name:              %s\n" % md.dm_name
+    head += "State:             %s%s\n" % ("SUSPENDED" if md.suspended else "ACTIVE",
+                                           " (READ-ONLY)" if md.readonly else "")
+    s = ""
     if md.live is not None:
         # dmsetup reads this with BLKRAGET on the node, which a device
         # without a table refuses (ENXIO): then the line is left out.
@@ -444,7 +422,7 @@ def info_long(md):
     s += "Number of targets: %d\n" % (len(md.live.targets) if md.live else 0)
     if md.uuid:
         s += "UUID: %s\n" % md.uuid
-    return s + "\n"
+    return head, s + "\n"
 
 
 def _attr(md):

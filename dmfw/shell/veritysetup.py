@@ -15,6 +15,7 @@ from dmfw.errors import DMError, UsageError, EINVAL, EPERM, ENOMEM, ENODEV, \
 from dmfw.verity import superblock as sbmod
 from dmfw.verity.tree import build, verify, VerifyFailed
 from dmfw.verity import params
+from dmfw.shell.options import getopt
 from dmfw.verity.params import table_line
 from dmfw.crypto.hashes import DIGEST_SIZE
 
@@ -56,31 +57,8 @@ class Fail(DMError):
 
 
 def _parse(argv):
-    opts = {}
-    args = []
-    i = 1
-    while i < len(argv):
-        a = argv[i]
-        val = None
-        if a.startswith("--") and "=" in a:
-            a, val = a.split("=", 1)
-        if a in _OPTS:
-            key = _ALIAS.get(a, a)
-            if _OPTS[a]:
-                if val is None:
-                    if i + 1 >= len(argv):
-                        raise UsageError("veritysetup: option '%s' requires an argument" % a)
-                    val = argv[i + 1]
-                    i += 1
-                opts[key] = val
-            else:
-                opts[key] = True
-        elif a.startswith("-") and a != "-":
-            raise UsageError("veritysetup: %s: unknown option" % a)
-        else:
-            args.append(a)
-        i += 1
-    return opts, args
+    return getopt(argv, _OPTS, _ALIAS, "veritysetup: %s: unknown option",
+                  "veritysetup: option '%s' requires an argument")
 
 
 def _num(opts, key, what=None):
