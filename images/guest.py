@@ -44,6 +44,10 @@ BINARIES = [
 MODULES = [
     "virtio_pci", "virtio_blk", "virtio_console", "dm_mod", "dm_zero", "dm_verity",
     "dm_crypt", "dm_mirror", "dm_raid", "dm_thin_pool", "dm_snapshot", "dm_flakey",
+    # Not in modules.dep but needed: libcrc32c's soft dependency (dm-thin's
+    # metadata checksums) and md's RAID1 personality, which dm-raid requests
+    # when a raid1 table is loaded.
+    "crc32c_generic", "raid1",
     "dm_delay", "dm_integrity", "loop", "vfat", "nls_cp437", "nls_iso8859_1",
     "xts", "algif_skcipher", "algif_hash",
 ]

@@ -99,11 +99,11 @@ def test_hotplug_and_unplug(guest, tmp_path):
                 break
             time.sleep(0.2)
         assert len(new) == 1, new
-        disk = "/dev/" + new.pop()
+        name = new.pop()
+        disk = "/dev/" + name
         assert guest.linux.check("blockdev --getsz %s" % disk).strip() == "4096"
-        # The dmfw shell scans disks when it starts: leave it, init starts it again.
-        guest.fw.send_line("exit")
-        guest.fw.sync()
+        assert guest.fw.check("rescan") == "attached %s\n" % name
+        assert guest.fw.check("blockdev --getsz %s" % disk).strip() == "4096"
         table = "0 4000 linear %s 96" % disk
         assert create(guest.fw, "hp", table)[1] == 0
         fw = checksum(guest.fw, "/dev/mapper/hp")
@@ -114,9 +114,9 @@ def test_hotplug_and_unplug(guest, tmp_path):
         guest.linux.check("dmsetup remove hp")
     finally:
         guest.qemu.unplug(node)
-        guest.fw.send_line("exit")  # forget the disk again
-        guest.fw.sync()
     assert _block_names(guest.linux) == before
+    assert guest.fw.check("rescan") == "detached %s\n" % name
+    assert guest.fw.run("blockdev --getsz %s" % disk)[1] != 0
     os.unlink(path)
 
 
