@@ -8,8 +8,8 @@ from dmfw.numbers import is_decimal
 def _chunk():
     # Bytes moved per request: 1 MiB on the host; 64 KiB under MicroPython,
     # whose heap is a few MiB and fragments on larger buffers.
-    import sys
-    return (64 << 10) if sys.implementation.name == "micropython" else (1 << 20)
+    from dmfw.compat import is_micropython
+    return (64 << 10) if is_micropython() else (1 << 20)
 
 
 CHUNK = _chunk()

@@ -36,11 +36,7 @@ SCENARIOS = {
 }
 # Differences found and not yet fixed in dmfw: the scenario still runs, and an
 # unexpected pass is reported.
-KNOWN = {
-    "notable": "dmfw prints '/dev/mapper/empty: open failed: No such device or address' "
-               "before the Name: line; the real dmsetup prints it where it tries the open, "
-               "after State: (the console shows stdout and stderr in the order written)",
-}
+KNOWN = {}
 
 QUERIES = [
     "dmsetup ls", "dmsetup ls --target striped", "dmsetup table", "dmsetup table --showkeys",
