@@ -24,19 +24,9 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CHUNK = 1 << 20
+from bench.common import ROOT, CHUNK, best
 
 
-def best(fn, n):
-    t = None
-    r = None
-    for _ in range(n):
-        t0 = time.perf_counter()
-        r = fn()
-        dt = time.perf_counter() - t0
-        t = dt if t is None or dt < t else t
-    return t, r
 
 
 # The same steps as `ddi open` + file read, written once for both
