@@ -15,6 +15,7 @@ import struct
 from dmfw.target import Target, TargetError, parse_u64
 from dmfw.errors import DMError, IOFailure, EROFS
 from dmfw.blockdev import SECTOR_SHIFT
+from dmfw.crc32 import crc32c_raw
 
 THIN_MAGIC = 27022010
 META_BLOCK = 4096
@@ -24,27 +25,6 @@ INTERNAL_NODE = 1
 LEAF_NODE = 2
 _FEATURES = ("skip_block_zeroing", "ignore_discard", "no_discard_passdown",
              "read_only", "error_if_no_space")
-
-_crc_table = None
-
-
-def crc32c_raw(data, crc=0xFFFFFFFF):
-    """CRC-32C without the final inversion, as the kernel's crc32c()
-    (persistent-data checksums are crc32c(~0, block) ^ salt)."""
-    global _crc_table
-    t = _crc_table
-    if t is None:
-        t = []
-        for i in range(256):
-            c = i
-            for _ in range(8):
-                c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-            t.append(c)
-        _crc_table = t
-    for b in data:
-        crc = t[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc
-
 
 class Metadata:
     """A thin-pool metadata device: superblock and btree lookups."""
