@@ -179,6 +179,7 @@ class FileDevice(BlockDevice):
                 raise DMError(EROFS, "%s: cannot open read-write" % path)
             raise DMError(err, "%s: cannot open: %s" % (path, _oserr(e)))
         self.path = path
+        self.fd = self.f.fileno() if _PREADV is not None else None
         self.readonly = readonly
         self.name = name or path.split("/")[-1]
         self.major = major
@@ -220,13 +221,13 @@ class FileDevice(BlockDevice):
                             % (self.name, sector, _oserr(e)))
 
     def readv(self, sector, parts):
-        pv = _preadv()
+        pv = _PREADV
         if pv is None:
             return BlockDevice.readv(self, sector, parts)
         n = sum(map(len, parts))
         self._check(sector, n)
         try:
-            got = pv(self.f.fileno(), parts, sector << SECTOR_SHIFT)
+            got = pv(self.fd, parts, sector << SECTOR_SHIFT)
         except OSError as e:
             raise IOFailure("%s: I/O error reading sector %d: %s"
                             % (self.name, sector, _oserr(e)))
@@ -236,13 +237,13 @@ class FileDevice(BlockDevice):
             BlockDevice.readv(self, sector, parts)
 
     def writev(self, sector, parts):
-        pw = _pwritev()
+        pw = _PWRITEV
         if pw is None or self.readonly:
             return BlockDevice.writev(self, sector, parts)
         n = sum(map(len, parts))
         self._check(sector, n)
         try:
-            put = pw(self.f.fileno(), parts, sector << SECTOR_SHIFT)
+            put = pw(self.fd, parts, sector << SECTOR_SHIFT)
         except OSError as e:
             raise IOFailure("%s: I/O error writing sector %d: %s"
                             % (self.name, sector, _oserr(e)))
@@ -319,22 +320,19 @@ class SliceDevice(BlockDevice):
 _SPAN_IO = is_micropython()
 
 
-def _preadv():
-    # CPython's os.preadv: one syscall for all chunks of a stripe.
-    # MicroPython has none; callers then fall back to a loop.
+def _vectored(name):
+    # CPython's os.preadv/pwritev: one syscall for all chunks of a stripe.
+    # MicroPython has none; callers then fall back to a loop. Looked up
+    # once, not on every request.
     try:
         import os
-        return os.preadv
-    except (ImportError, AttributeError):
+        return getattr(os, name, None)
+    except ImportError:
         return None
 
 
-def _pwritev():
-    try:
-        import os
-        return os.pwritev
-    except (ImportError, AttributeError):
-        return None
+_PREADV = _vectored("preadv")
+_PWRITEV = _vectored("pwritev")
 
 
 def _oserr(e):
