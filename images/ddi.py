@@ -31,15 +31,20 @@ MiB = 1 << 20
 SEED = "0e8e9d7a-45a3-4b73-a1a6-1c2d3e4f5a6b"
 
 
+def content_stream(prefix, n):
+    """n deterministic bytes: sha256 of prefix + counter, concatenated."""
+    out = bytearray()
+    i = 0
+    while len(out) < n:
+        out += hashlib.sha256(("%s%d" % (prefix, i)).encode()).digest()
+        i += 1
+    return bytes(out[:n])
+
+
 def _files(big=0):
     """Deterministic content for the FAT roots: path -> bytes."""
     def stream(tag, n):
-        out = bytearray()
-        i = 0
-        while len(out) < n:
-            out += hashlib.sha256(("%s/%d" % (tag, i)).encode()).digest()
-            i += 1
-        return bytes(out[:n])
+        return content_stream(tag + "/", n)
     f = {
         "hello.txt": b"Hello from a verified root.\n",
         "vmlinuz": stream("vmlinuz", 300 * 1024 + 17),

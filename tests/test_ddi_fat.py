@@ -13,6 +13,7 @@ from dmfw.blockdev import FileDevice, MemoryDevice
 from dmfw.errors import DMError, FormatError
 from dmfw.fs import _Native
 from dmfw.fs.fat import FatFS
+from images.ddi import content_stream
 
 if not (shutil.which("mkfs.vfat") and shutil.which("mcopy")):
     pytest.skip("needs dosfstools and mtools", allow_module_level=True)
@@ -20,13 +21,7 @@ if not (shutil.which("mkfs.vfat") and shutil.which("mcopy")):
 ENV = dict(os.environ, MTOOLS_SKIP_CHECK="1")
 
 
-def _blob(tag, n):
-    out = bytearray()
-    i = 0
-    while len(out) < n:
-        out += hashlib.sha256(("%s%d" % (tag, i)).encode()).digest()
-        i += 1
-    return bytes(out[:n])
+_blob = content_stream
 
 
 FILES = {
