@@ -6,8 +6,8 @@
 from dmfw.blockdev import BlockDevice, SECTOR_SHIFT
 from dmfw.errors import DMError, EBUSY, EINVAL, ENXIO, EIO
 from dmfw import table as tables
+from dmfw.devices import DM_MAJOR
 
-DM_MAJOR = 253
 DM_NAME_LEN = 128
 DM_UUID_LEN = 129
 VM_READAHEAD_SECTORS = 256      # 128 KiB, the kernel's default read-ahead

@@ -10,7 +10,6 @@ from dmfw.devices import DeviceRegistry
 from dmfw.mapper import DeviceMapper
 from dmfw.shell.parse import split_commands, incomplete, expand
 from dmfw.shell.commands import COMMANDS
-from dmfw.devnames import disk_devno
 from dmfw.numbers import is_decimal
 
 PROMPT = "dmfw> "
@@ -57,22 +56,18 @@ class Shell:
 
     # -- disks
     def attach(self, devpath, filepath, readonly=False, devno=None):
-        from dmfw.blockdev import FileDevice
-        name = devpath[5:] if devpath.startswith("/dev/") else devpath
-        if devno is None:
-            devno = disk_devno(name)
-        dev = FileDevice(filepath, readonly=readonly, name=name,
-                         major=devno[0], minor=devno[1])
-        self.devices.add(dev)
-        self.scan_partitions(dev)
-        return dev
+        return self.devices.attach(devpath, filepath, readonly, devno, self.error)
+
+    def resolve(self, spec, image=None, write=False, create=False):
+        """dmfw.devices.resolve() with this shell's registry and warnings."""
+        from dmfw.devices import resolve
+        return resolve(self.devices, spec, image, write, create, self.error)
 
     def scan_sys(self):
         """Attach the real disks the kernel shows (guest / real hardware),
         and let go of those it no longer shows (hot-unplug) unless a table
         still uses them. Returns (added, removed) kernel names."""
         from dmfw.compat import listdir, read_text
-        from dmfw.errors import DMError as _E
         self.scanning = True
         present = listdir("/sys/block")
         before = set(self.devices.by_name)
@@ -91,37 +86,20 @@ class Shell:
             dev.close()
             removed.append(dev.name)
         for name in sorted(present):
-            if name.startswith("dm-") or name.startswith("ram") or \
-                    name in self.devices.by_name:
+            if name.startswith("ram") or name in self.devices.by_name:
                 continue
-            devno = read_text("/sys/block/%s/dev" % name)
             size = read_text("/sys/block/%s/size" % name)
-            if not devno or not size or int(size) == 0:
+            if not size or not size.strip().isdigit() or int(size) == 0:
                 continue
-            ma, mi = devno.strip().split(":")
-            ro = read_text("/sys/block/%s/ro" % name)
             try:
-                self.attach("/dev/" + name, "/dev/" + name,
-                            readonly=bool(ro and ro.strip() == "1"),
-                            devno=(int(ma), int(mi)))
-            except _E:
-                try:
-                    self.attach("/dev/" + name, "/dev/" + name, readonly=True,
-                                devno=(int(ma), int(mi)))
-                except _E as e:
-                    self.error("%s: %s" % (name, e))
+                self.devices.attach_sysfs(name, self.error)
+            except DMError as e:
+                self.error("%s: %s" % (name, e))
         added = sorted([n for n in self.devices.by_name if n not in before])
         return added, removed
 
     def scan_partitions(self, dev):
-        try:
-            from dmfw.disk import scan_partitions
-        except ImportError:
-            return
-        try:
-            scan_partitions(self.devices, dev, self.error)
-        except DMError as e:
-            self.error("%s: %s" % (dev.name, e))
+        self.devices.scan_partitions(dev, self.error)
 
     # -- running commands
     def run_line(self, line):

@@ -24,19 +24,15 @@ def scratch():
 
 
 def open_dev(sh, spec, write=False):
-    """A block device by name, or on the host a plain file as one."""
-    dev = sh.devices.find(spec)
-    if dev is not None:
-        return dev
-    if spec in ("/dev/zero", "/dev/null"):
+    """A block device by name, or on the host a plain file as one; None
+    for /dev/zero and /dev/null, which dd handles as streams."""
+    if spec in ("/dev/zero", "/dev/null") and sh.devices.find(spec) is None:
         return None
-    if spec.startswith("/dev/"):
-        # Only the firmware's own devices: in the guest a kernel node of the
-        # same name (/dev/mapper/x made by the real dmsetup) is not ours.
-        raise UsageError("%s: No such device" % spec)
     try:
-        return FileDevice(spec, readonly=not write)
-    except DMError:
+        return sh.resolve(spec, image="file", write=write)
+    except DMError as e:
+        if spec.startswith("/dev/") or spec.startswith("/sys/"):
+            raise UsageError("%s: No such device" % spec)
         raise UsageError("%s: No such file or directory" % spec)
 
 

@@ -49,27 +49,10 @@ def main(sh, argv):
 
 
 def disk_device(sh, spec):
-    """A whole disk from the registry, or an image file attached as loopN."""
+    """A whole disk: a device the shell knows, a disk the kernel shows, or
+    an image file attached as loopN (systemd-dissect's loop device)."""
     from dmfw.disk.partitions import is_whole_disk
-    dev = sh.devices.find(spec)
-    if dev is None and spec.startswith("/dev/"):
-        # A disk the kernel shows but the shell has not attached (hot-plugged
-        # after start): attach it under its kernel name and numbers.
-        from dmfw.compat import read_text
-        devno = read_text("/sys/block/%s/dev" % spec[5:])
-        if devno and ":" in devno:
-            ma, mi = devno.strip().split(":")
-            dev = sh.attach(spec, spec, readonly=True, devno=(int(ma), int(mi)))
-    if dev is None:
-        # The same image opened again: its loop device, as losetup -j finds.
-        for d in sh.devices.by_name.values():
-            if getattr(d, "path", None) == spec and is_whole_disk(d):
-                dev = d
-    if dev is None:
-        n = 0
-        while sh.devices.find("loop%d" % n) is not None:
-            n += 1
-        dev = sh.attach("/dev/loop%d" % n, spec, readonly=True, devno=(7, n))
+    dev = sh.resolve(spec, image="loop")
     if not is_whole_disk(dev):
         raise UsageError("%s: not a whole disk" % spec)
     return dev

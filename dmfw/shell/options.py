@@ -1,41 +1,83 @@
-# getopt_long as the Linux tools use it: options anywhere among the
-# arguments, `--opt=value` or `--opt value`, bundled one-letter flags (-rf).
+# getopt_long as the Linux tools use it, the one option parser of every
+# shell command: options anywhere among the arguments (GNU permutation),
+# `--opt=value` or `--opt value`, `-ovalue` or `-o value`, bundled
+# one-letter flags (-rf), unique abbreviations of long options (--tab for
+# --table), and `--` ending the options.
 
 from dmfw.errors import UsageError
 
 
-def getopt(argv, spec, alias, unknown, needs_value):
-    """argv[1:] -> (opts, args). `spec` maps an option to 1 when it takes a
-    value; `alias` maps short spellings to long ones. A flag's value is the
-    number of times it was given. `unknown` and `needs_value` are the tool's
-    own messages, formatted with the option."""
+def _long(a, spec, ambiguous):
+    """The long option `a` names: itself, or the one it abbreviates."""
+    if a in spec:
+        return a
+    hits = [k for k in spec if k.startswith(a) and k.startswith("--")]
+    if len(hits) == 1:
+        return hits[0]
+    if len(hits) > 1 and ambiguous:
+        raise UsageError(ambiguous % a)
+    return None
+
+
+def getopt(argv, spec, alias, unknown, needs_value, ambiguous=None,
+           no_value=None):
+    """argv[1:] -> (opts, args). `spec` maps an option ("-r", "--readonly")
+    to 1 when it takes a value, 0 when not; `alias` maps spellings to the
+    key stored (short to long). A flag's value is the number of times it
+    was given; a valued option keeps its last value. `unknown`,
+    `needs_value`, `ambiguous` and `no_value` are the tool's own messages,
+    formatted with the option as the user wrote it."""
     opts = {}
     args = []
     i = 1
-    while i < len(argv):
+    n = len(argv)
+    while i < n:
         a = argv[i]
-        val = None
-        if a.startswith("--") and "=" in a:
-            a, val = a.split("=", 1)
-        if a in spec:
-            key = alias.get(a, a)
-            if spec[a]:
-                if val is None:
-                    if i + 1 >= len(argv):
-                        raise UsageError(needs_value % a)
-                    val = argv[i + 1]
-                    i += 1
-                opts[key] = val
-            else:
-                opts[key] = opts.get(key, 0) + 1
-        elif a.startswith("-") and len(a) > 2 and a[1] != "-" and \
-                all([("-" + c) in spec and not spec["-" + c] for c in a[1:]]):
-            for c in a[1:]:
-                k = alias.get("-" + c, "-" + c)
-                opts[k] = opts.get(k, 0) + 1
-        elif a.startswith("-") and a != "-":
-            raise UsageError(unknown % a)
-        else:
-            args.append(a)
         i += 1
+        if a == "--":
+            args.extend(argv[i:])
+            break
+        if a == "-" or not a.startswith("-"):
+            args.append(a)
+            continue
+        if a.startswith("--"):
+            val = None
+            if "=" in a:
+                a, val = a.split("=", 1)
+            key = _long(a, spec, ambiguous)
+            if key is None:
+                raise UsageError(unknown % a)
+            if spec[key]:
+                if val is None:
+                    if i >= n:
+                        raise UsageError(needs_value % key)
+                    val = argv[i]
+                    i += 1
+                opts[alias.get(key, key)] = val
+            elif val is not None:
+                raise UsageError((no_value or unknown) % key)
+            else:
+                k = alias.get(key, key)
+                opts[k] = opts.get(k, 0) + 1
+            continue
+        # One-letter options, bundled; the first that takes a value takes
+        # the rest of the word, or the next argument.
+        j = 1
+        while j < len(a):
+            o = "-" + a[j]
+            j += 1
+            if o not in spec:
+                raise UsageError(unknown % a)
+            k = alias.get(o, o)
+            if not spec[o]:
+                opts[k] = opts.get(k, 0) + 1
+                continue
+            if j < len(a):
+                opts[k] = a[j:]
+            elif i < n:
+                opts[k] = argv[i]
+                i += 1
+            else:
+                raise UsageError(needs_value % o)
+            break
     return opts, args

@@ -72,38 +72,15 @@ def _num(opts, key, what=None):
 
 
 def _device(sh, spec, write=False, create=False, loop=False):
-    dev = sh.devices.find(spec)
-    if dev is not None:
-        return dev
-    if loop and not spec.startswith("/dev/"):
-        # An image file for a table: like veritysetup, put it on a loop
-        # device (read-only) so the table can name it as major:minor.
-        for d in sh.devices.by_name.values():
-            if d.name.startswith("loop") and getattr(d, "path", None) == spec:
-                return d
-        n = 0
-        while sh.devices.find("loop%d" % n) is not None:
-            n += 1
-        try:
-            return sh.attach("/dev/loop%d" % n, spec, readonly=True, devno=(7, n))
-        except DMError:
-            raise Fail(EINVAL, ["Device %s does not exist or access denied." % spec])
-    if spec.startswith("/dev/") and not write:
-        # A disk the kernel shows but the shell has not attached yet
-        # (hot-plugged after start): attach it under its kernel numbers.
-        from dmfw.compat import read_text
-        devno = read_text("/sys/block/%s/dev" % spec[5:])
-        if devno and ":" in devno:
-            ma, mi = devno.strip().split(":")
-            return sh.attach(spec, spec, readonly=True, devno=(int(ma), int(mi)))
-    from dmfw.blockdev import FileDevice
-    if create:
+    # An image file for a table goes on a loop device (read-only) so the
+    # table can name it as major:minor, as veritysetup open does.
+    if create and not spec.startswith("/dev/") and sh.devices.find(spec) is None:
         try:
             open(spec, "ab").close()
         except OSError:
             raise Fail(EINVAL, ["Cannot create hash image %s for writing." % spec])
     try:
-        return FileDevice(spec, readonly=not write)
+        return sh.resolve(spec, image="loop" if loop else "file", write=write)
     except DMError:
         raise Fail(EINVAL, ["Device %s does not exist or access denied." % spec])
 
@@ -407,15 +384,16 @@ def action_open(sh, opts, args):
     line = table_line(p, data_dev, hash_dev, root, _flags(opts), sig_desc)
     uuid = "CRYPT-VERITY-%s%s%s" % (p.uuid.replace("-", "") if p.uuid else "",
                                     "-" if p.uuid else "", name)
-    minor = sh.devices.free_minor(253)
+    from dmfw.devices import DM_MAJOR
+    minor = sh.devices.free_minor(DM_MAJOR)
     try:
         md = sh.dm.create(name, uuid=uuid, table=line, readonly=True)
     except DMError as e:
         # What the kernel logs, then what libdevmapper prints.
         from dmfw.errors import strerror
         raise Fail(EINVAL, ["device-mapper: table: %s" % e.msg,
-                            "device-mapper: reload ioctl on %s (253:%d) failed: %s"
-                            % (name, minor, strerror(e.errno))])
+                            "device-mapper: reload ioctl on %s (%d:%d) failed: %s"
+                            % (name, DM_MAJOR, minor, strerror(e.errno))])
     finally:
         if sig_desc is not None:
             kr.unlink(sig_desc)
