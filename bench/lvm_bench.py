@@ -173,7 +173,7 @@ class _NoHash:
 def _table_of(sh, name):
     md = sh.dm.get("bvg-" + name)
     t = md.live.targets[0]
-    return "%d target(s), first: %s %s" % (len(md.live.targets), t.type_name,
+    return "%d target(s), first: %s %s" % (len(md.live.targets), t.name,
                                           t.params()[:32] + "...")
 
 

@@ -8,6 +8,7 @@ EPERM = 1
 ENOENT = 2
 EIO = 5
 ENXIO = 6
+ENOEXEC = 8
 EBADF = 9
 ENOMEM = 12
 EACCES = 13
@@ -29,6 +30,7 @@ STRERROR = {
     ENOENT: "No such file or directory",
     EIO: "Input/output error",
     ENXIO: "No such device or address",
+    ENOEXEC: "Exec format error",
     EBADF: "Bad file descriptor",
     ENOMEM: "Cannot allocate memory",
     EACCES: "Permission denied",

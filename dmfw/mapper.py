@@ -176,7 +176,7 @@ class DeviceMapper:
         # dm-ioctl table_load(): once a device has held an immutable target
         # (verity), only that type or the wildcard error target may follow.
         kinds = [t for t in new.targets if t.immutable]
-        kind = kinds[0].type_name if kinds else None
+        kind = kinds[0].name if kinds else None
         wildcard = len(new.targets) == 1 and new.targets[0].wildcard
         if md.immutable_type is not None and kind != md.immutable_type and not wildcard:
             new.destroy()

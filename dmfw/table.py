@@ -85,7 +85,10 @@ class Table:
         where = self.md.devno()
         if length == 0:
             raise TargetError("%s: zero-length target" % where)
-        cls = target_class(ttype)
+        try:
+            cls = target_class(ttype)
+        except DMError as e:
+            raise TargetError("%s: %s: %s" % (where, ttype, e.msg), e.errno)
         if cls is None:
             raise TargetError("%s: %s: unknown target type" % (where, ttype))
         end = self.end()
@@ -94,7 +97,7 @@ class Table:
             raise TargetError("%s: %s: Gap in table" % (where, ttype))
         if self.targets and self.targets[0].singleton:
             raise TargetError("%s: target type %s must appear alone in table"
-                              % (where, self.targets[0].type_name))
+                              % (where, self.targets[0].name))
         if cls.singleton and self.targets:
             raise TargetError("%s: %s: singleton target type must appear alone in table"
                               % (where, ttype))
@@ -105,7 +108,6 @@ class Table:
             t = cls(self, start, length, argv)
         except TargetError as e:
             raise TargetError("%s: %s: %s" % (self.md.devno(), ttype, e.msg), e.errno)
-        t.type_name = ttype
         self.targets.append(t)
         self.begins.append(start)
         return t

@@ -9,7 +9,7 @@ from dmfw.errors import DMError, UsageError
 from dmfw.devices import DeviceRegistry
 from dmfw.mapper import DeviceMapper
 from dmfw.shell.parse import split_commands, incomplete, expand
-from dmfw.shell.commands import COMMANDS
+from dmfw.shell.commands import COMMANDS, USAGE
 from dmfw.numbers import is_decimal
 
 PROMPT = "dmfw> "
@@ -128,6 +128,9 @@ class Shell:
         if entry is None:
             self.error("dmfw: %s: command not found" % name)
             return self._set_status(127)
+        if len(argv) == 2 and argv[1] in ("-h", "--help") and name in USAGE:
+            self.write(USAGE[name])
+            return self._set_status(0)
         self.stdin_path = redirect
         try:
             fn = self._command(entry)

@@ -1,7 +1,7 @@
 # Coreutils-like builtins of the firmware shell, working on block devices
 # (or, on the host, plain files): checksums, dd, hexdump, blockdev, ls, cmp.
 
-from dmfw.errors import DMError, UsageError, EINVAL
+from dmfw.errors import DMError, UsageError, EINVAL, ENOSPC
 from dmfw.blockdev import SECTOR_SHIFT, FileDevice
 from dmfw.numbers import is_decimal
 
@@ -72,19 +72,59 @@ def _range(dev, argv, name):
 
 
 def _digest(sh, argv, algo):
+    """coreutils' sha256sum: one line per device or file, `-` (or none)
+    for standard input; a name that cannot be read is reported and the
+    rest still summed (exit 1). `CMD DEV SECTOR COUNT` sums a range."""
     import hashlib
-    if len(argv) < 2:
-        raise UsageError("usage: %s DEV [SECTOR COUNT]" % argv[0])
-    spec = argv[1]
-    dev = open_dev(sh, spec)
-    if dev is None:
-        raise UsageError("%s: not a block device" % spec)
-    start, count = _range(dev, argv[2:], argv[0])
-    h = getattr(hashlib, algo)()
-    for chunk in iter_chunks(dev, start, count):
-        h.update(chunk)
-    sh.write("%s  %s\n" % (_hex(h.digest()), spec))
-    return 0
+    names = argv[1:] or ["-"]
+    ranged = len(names) == 3 and is_decimal(names[1]) and is_decimal(names[2])
+    if ranged:
+        names = names[:1]
+    st = 0
+    for spec in names:
+        h = getattr(hashlib, algo)()
+        if spec == "-" and sh.devices.find(spec) is None:
+            h.update(sh.read_input("-"))
+        elif not ranged and _plain_file(sh, spec):
+            # A file is summed byte for byte, not in whole sectors.
+            try:
+                _hash_file(h, spec)
+            except OSError:
+                sh.error("%s: %s: No such file or directory" % (argv[0], spec))
+                st = 1
+                continue
+        else:
+            try:
+                dev = open_dev(sh, spec)
+                if dev is None:
+                    raise UsageError("%s: not a block device" % spec)
+                start, count = _range(dev, argv[2:] if ranged else [], argv[0])
+                for chunk in iter_chunks(dev, start, count):
+                    h.update(chunk)
+            except DMError as e:
+                if ranged:
+                    raise
+                sh.error("%s: %s" % (argv[0], e))
+                st = 1
+                continue
+        sh.write("%s  %s\n" % (_hex(h.digest()), spec))
+    return st
+
+
+def _plain_file(sh, spec):
+    return sh.devices.find(spec) is None and not spec.startswith("/dev/") and \
+        not spec.startswith("/sys/")
+
+
+def _hash_file(h, path):
+    buf = scratch()
+    mv = memoryview(buf)
+    with open(path, "rb") as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            h.update(mv[:n])
 
 
 def iter_chunks(dev, start, count, buf=None):
@@ -172,7 +212,7 @@ def cmd_dd(sh, argv):
     if odev is not None and seek + total > odev.size_bytes():
         # Refuse up front rather than write a partial copy: firmware must
         # leave a device as it was when a request cannot be completed.
-        raise DMError(28, "dd: error writing '%s': No space left on device "
+        raise DMError(ENOSPC, "dd: error writing '%s': No space left on device "
                       "(%d bytes at offset %d, device has %d)"
                       % (dst, total, seek, odev.size_bytes()))
     step = bs if bs >= CHUNK else (CHUNK // bs) * bs

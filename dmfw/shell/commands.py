@@ -53,3 +53,54 @@ HELP = {
     "selftest": "run the in-firmware self tests",
     "lvm": "lvm pvs|vgs|lvs|pvscan|vgscan|vgchange|lvchange: LVM2 volume groups",
 }
+
+# `CMD --help` / `CMD -h` for the commands that do not parse their own
+# options: the usage in the shape of the tool the command follows
+# (coreutils, util-linux, keyutils), with dmfw's block-device forms.
+USAGE = {
+    "sha256sum": "Usage: sha256sum [FILE]...\n  or:  sha256sum DEV SECTOR COUNT\n"
+                 "Print SHA256 (256-bit) checksums of devices or files.\n\n"
+                 "With no FILE, or when FILE is -, read standard input.\n"
+                 "With SECTOR COUNT, checksum that range of 512-byte sectors.\n",
+    "sha1sum": "Usage: sha1sum [FILE]...\n  or:  sha1sum DEV SECTOR COUNT\n"
+               "Print SHA1 (160-bit) checksums of devices or files.\n\n"
+               "With no FILE, or when FILE is -, read standard input.\n"
+               "With SECTOR COUNT, checksum that range of 512-byte sectors.\n",
+    "md5sum": "Usage: md5sum [FILE]...\n  or:  md5sum DEV SECTOR COUNT\n"
+              "Print MD5 (128-bit) checksums of devices or files.\n\n"
+              "With no FILE, or when FILE is -, read standard input.\n"
+              "With SECTOR COUNT, checksum that range of 512-byte sectors.\n",
+    "dd": "Usage: dd [OPERAND]...\n"
+          "Copy a device or file, according to the operands.\n\n"
+          "  bs=BYTES        read and write up to BYTES bytes at a time (default: 512)\n"
+          "  count=N         copy only N input blocks\n"
+          "  if=FILE         read from FILE (or /dev/zero)\n"
+          "  of=FILE         write to FILE (or /dev/null)\n"
+          "  seek=N          skip N obs-sized output blocks\n"
+          "  skip=N          skip N ibs-sized input blocks\n"
+          "  status=none     suppress the transfer statistics\n",
+    "hexdump": "\nUsage:\n hexdump -C [-s <offset>] [-n <length>] <file>\n\n"
+               "Display file contents in hexadecimal and ascii.\n",
+    "blockdev": "\nUsage:\n  blockdev commands devices\n\n"
+                "Call block device ioctls from the command line.\n\n"
+                "Available commands:\n"
+                "        --getsz                   get size in 512-byte sectors\n"
+                "        --getro                   get read-only\n"
+                "        --getss                   get logical block (sector) size\n"
+                "        --getpbsz                 get physical block (sector) size\n"
+                "        --getbsz                  get blocksize\n"
+                "        --getsize64               get size in bytes\n"
+                "        --getra                   get readahead\n"
+                "        --flushbufs               flush buffers\n",
+    "ls": "Usage: ls [DIR]\nList the block devices under DIR (/dev, /dev/mapper, /dev/VG).\n",
+    "cmp": "Usage: cmp FILE1 FILE2\nCompare two devices or files byte by byte.\n",
+    "time": "Usage: time COMMAND [ARG]...\nRun COMMAND and report the elapsed real time.\n",
+    "rescan": "Usage: rescan\nAttach hot-plugged disks and detach unplugged ones "
+              "(a shell started with --scan).\n",
+    "keyring": "Usage: keyring trust CERT\n       keyring list\n"
+               "Trust X.509 certificates for root hash signatures; list the keyring.\n",
+    "keyctl": "Usage: keyctl padd user DESC @u [< FILE | FILE]\n"
+              "       keyctl unlink DESC\n"
+              "Store a user key (a root hash signature) in the firmware keyring.\n",
+    "help": "Usage: help\nList the shell's commands.\n",
+}

@@ -1,7 +1,7 @@
 # dmsetup, printing what lvm2's libdm/dm-tools/dmsetup.c prints for the
 # same device-mapper state: messages, spacing and ordering included.
 
-from dmfw.errors import DMError, ENXIO, strerror
+from dmfw.errors import DMError, EBUSY, ENXIO, strerror
 from dmfw.target import TargetError
 from dmfw.numbers import is_decimal
 from dmfw.shell.options import getopt
@@ -91,7 +91,7 @@ class Dmsetup:
             if text is not None else None
         ro = "--readonly" in self.opts
         if name in self.dm.by_name or (uuid and self.dm.find_uuid(uuid)):
-            self.ioctl_fail("create", name, DMError(16), uuid)
+            self.ioctl_fail("create", name, DMError(EBUSY), uuid)
         try:
             self.dm.create(name, uuid or None, None)
         except DMError as e:
@@ -251,13 +251,11 @@ class Dmsetup:
                     out.append(("%s: " % md.dm_name if multiple else "") + "\n")
                 continue
             for tg in t.targets:
-                if want and tg.type_name != want:
+                if want and tg.name != want:
                     continue
                 p = tg.status() if status else tg.params(showkeys)
-                if not status and not showkeys:
-                    p = mask_keys(tg.type_name, p)
                 out.append("%s%d %d %s %s\n" % ("%s: " % md.dm_name if multiple else "",
-                                                 tg.begin, tg.length, tg.type_name, p))
+                                                 tg.begin, tg.length, tg.name, p))
         self.sh.write("".join(out))
         return 0
 
@@ -271,9 +269,7 @@ class Dmsetup:
             if t is not None:
                 for tg in t.targets:
                     p = tg.params(showkeys)
-                    if not showkeys:
-                        p = mask_keys(tg.type_name, p)
-                    s += ",%d %d %s %s" % (tg.begin, tg.length, tg.type_name, _quote(p))
+                    s += ",%d %d %s %s" % (tg.begin, tg.length, tg.name, _quote(p))
             parts.append(s)
         self.sh.write(";".join(parts) + "\n")
         return 0
@@ -294,7 +290,7 @@ class Dmsetup:
         out = []
         for md in mds:
             if want:
-                if md.live and [t for t in md.live.targets if t.type_name == want]:
+                if md.live and [t for t in md.live.targets if t.name == want]:
                     out.append("%s\t(%d, %d)\n" % (md.dm_name, md.major, md.minor))
             else:
                 out.append("%s\t(%d:%d)\n" % (md.dm_name, md.major, md.minor))
@@ -462,23 +458,6 @@ def _pad(v, w, right):
     if right:
         return " " * (w - len(v)) + v
     return v + " " * (w - len(v))
-
-
-def mask_keys(ttype, params):
-    # dmsetup hides a crypt key (the second word) unless --showkeys, but not
-    # a keyring reference (":size:type:desc").
-    if ttype != "crypt":
-        return params
-    i = params.find(" ")
-    if i < 0:
-        return params
-    j = params.find(" ", i + 1)
-    if j < 0:
-        j = len(params)
-    key = params[i + 1:j]
-    if key.startswith(":"):
-        return params
-    return params[:i + 1] + "0" * len(key) + params[j:]
 
 
 def _quote(s):

@@ -8,6 +8,18 @@ from dmfw.mapper import DeviceMapper
 from dmfw.errors import DMError
 
 
+class SelfTestFailure(Exception):
+    pass
+
+
+def check(ok, what):
+    # Not `assert`: MicroPython drops asserts when compiled or frozen with
+    # opt >= 1 (micropython-lib freezes with opt=3), and a self test that
+    # cannot fail is worse than none.
+    if not ok:
+        raise SelfTestFailure(what)
+
+
 def _pattern(n, seed):
     b = bytearray(n)
     x = seed
@@ -27,7 +39,8 @@ def _mapper():
 def t_linear():
     dm, reg = _mapper()
     dm.create("l", table="0 16 linear /dev/ram0 8")
-    assert reg.get("/dev/mapper/l").read(0, 16) == reg.get("ram0").read(8, 16)
+    check(reg.get("/dev/mapper/l").read(0, 16) == reg.get("ram0").read(8, 16),
+          "linear read differs from ram0 at offset 8")
 
 
 def t_striped():
@@ -35,23 +48,24 @@ def t_striped():
     dm.create("s", table="0 32 striped 2 8 /dev/ram0 0 /dev/ram1 16")
     md = reg.get("/dev/mapper/s")
     a, b = reg.get("ram0"), reg.get("ram1")
-    assert md.read(0, 8) == a.read(0, 8)
-    assert md.read(8, 8) == b.read(16, 8)
-    assert md.read(16, 8) == a.read(8, 8)
+    check(md.read(0, 8) == a.read(0, 8), "chunk 0 not from ram0")
+    check(md.read(8, 8) == b.read(16, 8), "chunk 1 not from ram1")
+    check(md.read(16, 8) == a.read(8, 8), "chunk 2 not from ram0")
     md.writeblocks(24, bytearray(b"\x5a" * 4096))
-    assert b.read(24, 8) == bytearray(b"\x5a" * 4096)
+    check(b.read(24, 8) == bytearray(b"\x5a" * 4096),
+          "striped write did not reach ram1")
 
 
 def t_zero_error():
     dm, reg = _mapper()
     dm.create("z", table="0 8 zero\n8 8 error")
     md = reg.get("/dev/mapper/z")
-    assert md.read(0, 8) == bytearray(4096)
+    check(md.read(0, 8) == bytearray(4096), "zero target returned non-zero data")
     try:
         md.read(8, 1)
     except DMError:
         return
-    raise AssertionError("error target returned data")
+    raise SelfTestFailure("error target returned data")
 
 
 def t_refusals():
@@ -61,30 +75,32 @@ def t_refusals():
         try:
             dm.create("x", table=bad)
         except DMError:
-            assert dm.find("x") is None
+            check(dm.find("x") is None, "refused table left a device: " + bad)
             continue
-        raise AssertionError("accepted: " + bad)
+        raise SelfTestFailure("accepted: " + bad)
 
 
 def t_stack_busy():
     dm, reg = _mapper()
     dm.create("lo", table="0 32 linear /dev/ram0 0")
     dm.create("hi", table="0 16 linear /dev/mapper/lo 16")
-    assert reg.get("/dev/mapper/hi").read(0, 16) == reg.get("ram0").read(16, 16)
+    check(reg.get("/dev/mapper/hi").read(0, 16) == reg.get("ram0").read(16, 16),
+          "stacked linear read differs from ram0")
     try:
         dm.remove("lo")
     except DMError:
         return
-    raise AssertionError("removed a busy device")
+    raise SelfTestFailure("removed a busy device")
 
 
 def t_hashes():
     import hashlib
     import binascii
-    assert binascii.hexlify(hashlib.sha256(b"abc").digest()) == \
-        b"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    assert binascii.hexlify(hashlib.sha1(b"abc").digest()) == \
-        b"a9993e364706816aba3e25717850c26c9cd0d89d"
+    check(binascii.hexlify(hashlib.sha256(b"abc").digest()) ==
+          b"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+          "sha256(abc)")
+    check(binascii.hexlify(hashlib.sha1(b"abc").digest()) ==
+          b"a9993e364706816aba3e25717850c26c9cd0d89d", "sha1(abc)")
 
 
 TESTS = [("linear", t_linear), ("striped", t_striped), ("zero-error", t_zero_error),
@@ -92,15 +108,29 @@ TESTS = [("linear", t_linear), ("striped", t_striped), ("zero-error", t_zero_err
          ("hashes", t_hashes)]
 
 
+USAGE = "usage: selftest [-h] [TEST...]; tests: %s"
+
+
 def main(sh, argv):
+    names = [n for n, _fn in TESTS]
+    if len(argv) > 1 and argv[1] in ("-h", "--help"):
+        sh.write(USAGE % " ".join(names) + "\n")
+        return 0
+    want = argv[1:]
+    for n in want:
+        if n not in names:
+            from dmfw.errors import UsageError
+            raise UsageError("%s: no such test; tests: %s" % (n, " ".join(names)))
     passed = failed = 0
     for name, fn in TESTS:
+        if want and name not in want:
+            continue
         try:
             fn()
             passed += 1
             sh.write("selftest: %s: ok\n" % name)
         except Exception as e:      # a failing self test must not stop the rest
             failed += 1
-            sh.write("selftest: %s: FAILED (%r)\n" % (name, e))
+            sh.write("selftest: %s: FAILED (%s: %s)\n" % (name, type(e).__name__, e))
     sh.write("selftest: %d passed, %d failed\n" % (passed, failed))
     return 1 if failed else 0

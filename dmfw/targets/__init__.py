@@ -10,17 +10,29 @@ _MODULES = (
     ("striped", "dmfw.targets.striped"),
     ("zero", "dmfw.targets.zero"),
     ("verity", "dmfw.targets.verity"),
-    ("crypt", "dmfw.targets.crypt"),
     ("mirror", "dmfw.targets.mirror"),
     ("raid", "dmfw.targets.raid"),
     ("thin-pool", "dmfw.targets.thin"),
     ("thin", "dmfw.targets.thin"),
 )
 
+from dmfw.errors import DMError, ENOEXEC
+
 _loaded = {}
 
 
+class TargetLoadError(DMError):
+    """A registered target whose module does not load: say why, instead of
+    hiding it behind "unknown target type"."""
+
+    def __init__(self, name, modname, err):
+        DMError.__init__(self, ENOEXEC, "cannot load target type %s (%s): %s"
+                         % (name, modname, err))
+
+
 def target_class(name):
+    """The class of target type `name`, None if no such type is
+    registered; TargetLoadError if its module fails to import."""
     if name in _loaded:
         return _loaded[name]
     modname = None
@@ -31,18 +43,25 @@ def target_class(name):
         return None
     try:
         mod = __import__(modname, None, None, ["TARGETS"])
-    except ImportError:
-        return None
+    except ImportError as e:
+        raise TargetLoadError(name, modname, e)
     for cls in mod.TARGETS:
         _loaded[cls.name] = cls
-    return _loaded.get(name)
+    if name not in _loaded:
+        raise TargetLoadError(name, modname, "module does not define it")
+    return _loaded[name]
 
 
 def available():
     """Target classes that can be loaded, for `dmsetup targets`."""
     out = []
     for name, _m in _MODULES:
-        cls = target_class(name)
-        if cls is not None and cls not in out:
+        try:
+            cls = target_class(name)
+        except DMError:
+            # `dmsetup targets` lists what the kernel has loaded; a module
+            # that cannot load is not there (create says why).
+            continue
+        if cls not in out:
             out.insert(0, cls)
     return out
