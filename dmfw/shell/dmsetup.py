@@ -103,9 +103,9 @@ class Dmsetup:
             try:
                 fn()
             except DMError as e:
-                md = self.dm.find(name)
-                if md is not None:
-                    self.dm._drop(md)
+                # libdm removes the device it could not set up.
+                if self.dm.find(name) is not None:
+                    self.dm.remove(name)
                 self.ioctl_fail(op, name, e, uuid)
         return 0
 
