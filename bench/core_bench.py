@@ -10,10 +10,8 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-from shellrun import micropython  # noqa: E402  (one place finds the binary)
-CHUNK = 1 << 20
+from bench.common import CHUNK, ROOT
+from harness.tools import micropython
 
 
 def make_file(path, size):
