@@ -72,7 +72,8 @@ n = %(sectors)d
 sh.dm.create("lin", table="0 %%d linear /dev/vda 0" %% n, readonly=True)
 q = n // 4
 q -= q %% 128
-sh.dm.create("str", table="0 %%d striped 4 128 %%s" %% (4 * q, " ".join(["/dev/vda %%d" %% (i * q) for i in range(4)])), readonly=True)
+stripes = " ".join(["/dev/vda %%d" %% (i * q) for i in range(4)])
+sh.dm.create("str", table="0 %%d striped 4 128 %%s" %% (4 * q, stripes), readonly=True)
 buf = bytearray(%(chunk)d)
 mv = memoryview(buf)
 def rd(dev):

@@ -96,7 +96,8 @@ def cmd_run(args):
         if args.fw:
             failures += run_side(guest.fw, lines(args.fw), "firmware: dmfw shell (ttyS0)")
         if args.linux:
-            failures += run_side(guest.linux, lines(args.linux), "linux: kernel device mapper (hvc0)")
+            failures += run_side(guest.linux, lines(args.linux),
+                                 "linux: kernel device mapper (hvc0)")
         return 1 if failures else 0
     finally:
         guest.close()
