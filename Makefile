@@ -4,13 +4,21 @@ PY ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup shell bench
+.PHONY: demo test lint setup shell bench
 
 demo: setup
 	$(VENV)/bin/dmfw-harness demo
 
+# The linter, then the whole pytest suite (host, MicroPython, guest); both run, and
+# `make test` fails if either does.
 test: setup
-	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+	status=0; \
+	$(VENV)/bin/ruff check . || status=1; \
+	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS) || status=1; \
+	exit $$status
+
+lint: setup
+	$(VENV)/bin/ruff check .
 
 bench: setup
 	$(VENV)/bin/python -m bench

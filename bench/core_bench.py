@@ -10,10 +10,8 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-from shellrun import micropython  # noqa: E402  (one place finds the binary)
-CHUNK = 1 << 20
+from bench.common import CHUNK, ROOT
+from harness.tools import micropython
 
 
 def make_file(path, size):
@@ -74,7 +72,8 @@ n = %(sectors)d
 sh.dm.create("lin", table="0 %%d linear /dev/vda 0" %% n, readonly=True)
 q = n // 4
 q -= q %% 128
-sh.dm.create("str", table="0 %%d striped 4 128 %%s" %% (4 * q, " ".join(["/dev/vda %%d" %% (i * q) for i in range(4)])), readonly=True)
+stripes = " ".join(["/dev/vda %%d" %% (i * q) for i in range(4)])
+sh.dm.create("str", table="0 %%d striped 4 128 %%s" %% (4 * q, stripes), readonly=True)
 buf = bytearray(%(chunk)d)
 mv = memoryview(buf)
 def rd(dev):

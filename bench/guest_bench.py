@@ -87,7 +87,8 @@ def main(flags=()):
                                   linux, repeat)
         accel = "KVM" if "kvm" in " ".join(guest.command_line()) else "TCG"
         print("guest boot to both prompts: %.1f s (%s)" % (guest.boot_seconds, accel))
-        print("read throughput, MiB/s (best of %d, caches dropped, %d MiB per disk):" % (repeat, size // MIB))
+        print("read throughput, MiB/s (best of %d, caches dropped, %d MiB per disk):"
+              % (repeat, size // MIB))
         print("  %-22s %9s %9s %7s" % ("", "dmfw", "kernel", "ratio"))
         for name, f, k in rows:
             print("  %-22s %9.1f %9.1f %7.2f" % (name + " mapping", f, k, f / k))

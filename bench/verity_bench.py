@@ -109,8 +109,7 @@ def main(flags=()):
              ((t.data_blocks + 7) >> 3) >> 10))
 
     if "--mpy" in flags:
-        sys.path.insert(0, os.path.join(ROOT, "tests"))
-        from shellrun import micropython
+        from harness.tools import micropython
         exe = micropython()
         if exe:
             env = dict(os.environ, MICROPYPATH=ROOT)

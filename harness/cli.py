@@ -9,15 +9,46 @@ Disks are attached in order as /dev/vda, /dev/vdb, ...  Each --fw / --linux valu
 run line by line; a line's status is that of its last command.
 """
 import argparse
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
-from harness.console import ConsoleDead, ConsoleError
-from harness.guest import Disk, boot
+# What `pip install 'dmfw[harness]'` adds and this command needs: without them every
+# subcommand stops with one line naming the extra (`--help` still works).
+EXTRA = "harness"
+NEEDS = ("pexpect", "qemu.qmp")
+# The third-party top-level packages behind NEEDS: a ModuleNotFoundError for anything
+# else is a bug and keeps its traceback.
+_EXTRA_TOPS = ("pexpect", "ptyprocess", "qemu")
+
+try:
+    from harness.console import ConsoleDead, ConsoleError
+    from harness.guest import Disk, boot
+except ModuleNotFoundError as exc:
+    if (exc.name or "").split(".")[0] not in _EXTRA_TOPS:
+        raise
+    ConsoleDead = ConsoleError = Disk = boot = None
+
+
+def missing_modules():
+    """The modules of the [harness] extra that cannot be imported here."""
+    missing = []
+    for name in NEEDS:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ImportError:  # the parent package (qemu) is missing
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def extra_hint(missing):
+    return ("dmfw-harness: the %s extra is not installed (no %s): "
+            "pip install 'dmfw[%s]'" % (EXTRA, ", ".join(missing), EXTRA))
 
 
 def _disks(args):
@@ -65,7 +96,8 @@ def cmd_run(args):
         if args.fw:
             failures += run_side(guest.fw, lines(args.fw), "firmware: dmfw shell (ttyS0)")
         if args.linux:
-            failures += run_side(guest.linux, lines(args.linux), "linux: kernel device mapper (hvc0)")
+            failures += run_side(guest.linux, lines(args.linux),
+                                 "linux: kernel device mapper (hvc0)")
         return 1 if failures else 0
     finally:
         guest.close()
@@ -163,6 +195,10 @@ def main(argv=None):
             p.add_argument("--linux", action="append", default=[], metavar="CMDS",
                            help="commands for the Linux shell (one per line)")
     args = parser.parse_args(argv)
+    missing = missing_modules()
+    if missing or boot is None:
+        sys.stderr.write(extra_hint(missing or list(NEEDS)) + "\n")
+        return 2
     return {"run": cmd_run, "console": cmd_console, "demo": cmd_demo,
             "build": cmd_build}[args.action](args)
 

@@ -110,7 +110,8 @@ class Console:
         while True:
             self.send_line(line)
             try:
-                self.child.expect(pattern, timeout=min(every, max(0.1, deadline - time.monotonic())))
+                left = max(0.1, deadline - time.monotonic())
+                self.child.expect(pattern, timeout=min(every, left))
                 return
             except pexpect.TIMEOUT:
                 if time.monotonic() >= deadline:

@@ -14,7 +14,6 @@ device mappers emptied; a guest that stops answering is rebooted.
 """
 import os
 import subprocess
-import tempfile
 
 import pytest
 
@@ -175,7 +174,8 @@ def guest_session(request, pytestconfig, tmp_path_factory):
             reporter = pytestconfig.pluginmanager.getplugin("terminalreporter")
             if reporter:
                 reporter.write_line(
-                    "\nguest booted in %.1fs; attach: socat -,raw,echo=0 UNIX-CONNECT:%s; logs: %s.{fw,linux}"
+                    "\nguest booted in %.1fs; attach: socat -,raw,echo=0 UNIX-CONNECT:%s; "
+                    "logs: %s.{fw,linux}"
                     % (session.qemu.boot_seconds, session.qemu.sock("attach"), session.log))
         yield session
     finally:

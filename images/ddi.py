@@ -26,6 +26,8 @@ import shutil
 import subprocess
 import tempfile
 
+from images.fat import make_fat
+
 VERSION = "1"
 MiB = 1 << 20
 SEED = "0e8e9d7a-45a3-4b73-a1a6-1c2d3e4f5a6b"
@@ -143,23 +145,9 @@ def recipe_key(name):
 
 
 def _fat(path, mb, files):
-    _run(["mkfs.vfat", "-C", "--invariant", "-i", "12345678", "-n", "DDIROOT",
-          path, str(mb * 1024)])
-    env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
-    made = set()
-    for name in sorted(files):
-        parts = name.split("/")
-        for i in range(1, len(parts)):
-            d = "/".join(parts[:i])
-            if d not in made:
-                _run(["mmd", "-i", path, "::/" + d], env=env)
-                made.add(d)
-        src = path + ".src"
-        with open(src, "wb") as f:
-            f.write(files[name])
-        os.utime(src, (1700000000, 1700000000))
-        _run(["mcopy", "-m", "-i", path, src, "::/" + name], env=env)
-        os.unlink(src)
+    # Fixed volume id and file times: the same image bytes on every build.
+    make_fat(path, mb * 1024, files, label="DDIROOT", volume_id="12345678",
+             mtime=1700000000)
 
 
 def _hash_size(data_bytes):

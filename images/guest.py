@@ -243,8 +243,9 @@ def _read_in_root(root, path):
             with open(host, "rb") as f:
                 return f.read()
         target = os.readlink(host)
-        path = target if target.startswith("/") else os.path.join(os.path.dirname("/" + _usr_path(path)), target)
-        path = os.path.normpath(path)
+        if not target.startswith("/"):
+            target = os.path.join(os.path.dirname("/" + _usr_path(path)), target)
+        path = os.path.normpath(target)
     raise RuntimeError("symlink loop at " + path)
 
 
@@ -265,7 +266,8 @@ def _add_binaries(writer, root):
     # lvm's command names are symlinks to lvm; keep the ones Debian ships.
     sbin = os.path.join(root, "usr/sbin")
     for name in sorted(os.listdir(sbin)):
-        if os.path.islink(os.path.join(sbin, name)) and os.readlink(os.path.join(sbin, name)) == "lvm":
+        link = os.path.join(sbin, name)
+        if os.path.islink(link) and os.readlink(link) == "lvm":
             writer.symlink("usr/sbin/" + name, "lvm")
     writer.symlink("usr/bin/sh", "busybox")
     return libs
@@ -301,7 +303,8 @@ def _add_modules(writer, root, kver):
             data = lzma.decompress(data)
         writer.file("usr/lib/modules/%s/%s" % (kver, plain(path)), data)
         lines.append("%s: %s\n" % (plain(path), " ".join(plain(d) for d in deps[path])))
-    writer.file("usr/lib/modules/%s/modules.dep" % kver, "".join(lines).replace(" \n", "\n").encode())
+    writer.file("usr/lib/modules/%s/modules.dep" % kver,
+                "".join(lines).replace(" \n", "\n").encode())
     for name in ("modules.builtin", "modules.order"):
         with open(os.path.join(base, name), "rb") as f:
             writer.file("usr/lib/modules/%s/%s" % (kver, name), f.read())
@@ -310,7 +313,8 @@ def _add_modules(writer, root, kver):
 
 def main(argv=None):
     import argparse
-    parser = argparse.ArgumentParser(prog="python3 -m images.guest", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python3 -m images.guest",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=["build", "path", "rebuild", "recipe"])
     args = parser.parse_args(argv)
     if args.action == "recipe":

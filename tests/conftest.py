@@ -14,11 +14,11 @@ import pytest  # noqa: E402
 @pytest.fixture
 def disks(tmp_path):
     """Two pattern disks attached as /dev/vda (8 MiB) and /dev/vdb (4 MiB)."""
-    from shellrun import pattern_disk
+    from harness.disks import pattern_disk
     a = tmp_path / "a.img"
     b = tmp_path / "b.img"
-    da = pattern_disk(str(a), 8 << 20, seed=1)
-    db = pattern_disk(str(b), 4 << 20, seed=2)
+    da = (tmp_path / pattern_disk(str(a), 8 << 20, seed=1)).read_bytes()
+    db = (tmp_path / pattern_disk(str(b), 4 << 20, seed=2)).read_bytes()
     return {"specs": [("/dev/vda", str(a)), ("/dev/vdb", str(b))],
             "data": {"/dev/vda": da, "/dev/vdb": db},
             "paths": {"/dev/vda": str(a), "/dev/vdb": str(b)}}

@@ -3,9 +3,10 @@
 
 import io
 import os
-import shutil
 import subprocess
 import sys
+
+from harness.tools import micropython  # noqa: F401  (re-exported: one lookup for tests and bench)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,14 +43,6 @@ def run(script, disks=(), sh=None):
     return Result(sh.out.getvalue(), sh.errout.getvalue(), sh.status)
 
 
-def micropython():
-    exe = shutil.which("micropython")
-    if exe:
-        return exe
-    cand = os.path.join(os.path.dirname(sys.executable), "micropython")
-    return cand if os.path.exists(cand) else None
-
-
 def run_micropython(script, disks=(), timeout=300):
     """Run `script` through `micropython -m dmfw shell` (the firmware path)."""
     exe = micropython()
@@ -72,16 +65,3 @@ def run_cpython(script, disks=(), timeout=300):
                        timeout=timeout, cwd=ROOT)
     return Result(p.stdout, p.stderr, p.returncode)
 
-
-def pattern_disk(path, nbytes, seed=0):
-    """A disk whose every 512-byte sector is distinct and recognisable."""
-    import hashlib
-    out = bytearray()
-    sec = 0
-    while len(out) < nbytes:
-        block = hashlib.sha256(b"%d:%d" % (seed, sec)).digest() * 16
-        out += block
-        sec += 1
-    with open(path, "wb") as f:
-        f.write(out[:nbytes])
-    return bytes(out[:nbytes])

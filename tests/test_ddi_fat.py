@@ -13,12 +13,13 @@ from dmfw.blockdev import FileDevice, MemoryDevice
 from dmfw.errors import DMError, FormatError
 from dmfw.fs import _Native
 from dmfw.fs.fat import FatFS
+from images.fat import make_fat, mtools_env
 from images.ddi import content_stream
 
 if not (shutil.which("mkfs.vfat") and shutil.which("mcopy")):
     pytest.skip("needs dosfstools and mtools", allow_module_level=True)
 
-ENV = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+ENV = mtools_env()
 
 
 _blob = content_stream
@@ -35,28 +36,6 @@ FILES = {
 # Enough entries to spill a directory over several clusters.
 for _i in range(1, 90):
     FILES["many/f%03d-with-a-long-name.txt" % _i] = ("%d\n" % _i).encode()
-
-
-def make_fat(path, bits, size_kb, files, cluster=None):
-    args = ["mkfs.vfat", "-C", "--invariant", "-F", str(bits), "-n", "T%d" % bits]
-    if cluster:
-        args += ["-s", str(cluster)]
-    subprocess.run(args + [path, str(size_kb)], check=True, capture_output=True)
-    made = set()
-    for name in sorted(files):
-        parts = name.split("/")
-        for i in range(1, len(parts)):
-            d = "/".join(parts[:i])
-            if d not in made:
-                subprocess.run(["mmd", "-i", path, "::/" + d], check=True,
-                               capture_output=True, env=ENV)
-                made.add(d)
-        src = path + ".src"
-        with open(src, "wb") as f:
-            f.write(files[name])
-        subprocess.run(["mcopy", "-i", path, src, "::/" + name], check=True,
-                       capture_output=True, env=ENV)
-        os.unlink(src)
 
 
 def mtools_tree(path):
@@ -83,7 +62,7 @@ def walk(fs, path="/"):
 def fat(request, tmp_path_factory):
     bits, kb, cl = request.param
     path = str(tmp_path_factory.mktemp("fat") / ("fat%d.img" % bits))
-    make_fat(path, bits, kb, FILES, cl)
+    make_fat(path, kb, FILES, bits=bits, label="T%d" % bits, cluster=cl)
     return bits, path
 
 
@@ -135,7 +114,7 @@ def test_not_fat():
 def test_loop_in_chain(tmp_path):
     # A FAT entry pointing back at itself: reported, not followed forever.
     path = str(tmp_path / "f.img")
-    make_fat(path, 12, 4096, {"big.bin": _blob("x", 20000)})
+    make_fat(path, 4096, {"big.bin": _blob("x", 20000)}, bits=12, label="T12")
     fs = FatFS(FileDevice(path))
     e = [x for x in fs.listdir("/") if x.name == "big.bin"][0]
     c = e.cluster
@@ -150,6 +129,7 @@ def test_loop_in_chain(tmp_path):
         FatFS(FileDevice(path, readonly=True)).open("big.bin")
 
 
+@pytest.mark.micropython
 def test_micropython_vfsfat_agrees(fat):
     # MicroPython reads the same image through its own FatFs (open_fs picks
     # VfsFat there): same tree, same checksums.
@@ -165,7 +145,8 @@ def test_micropython_vfsfat_agrees(fat):
             "        q = p.rstrip('/') + '/' + n\n"
             "        if d:\n            walk(q)\n"
             "        else:\n"
-            "            print(q, binascii.hexlify(hashlib.sha256(fs.open(q).read()).digest()).decode())\n"
+            "            h = hashlib.sha256(fs.open(q).read()).digest()\n"
+            "            print(q, binascii.hexlify(h).decode())\n"
             "print(type(fs).__name__)\nwalk('/')\n") % path
     p = subprocess.run([micropython(), "-c", prog], capture_output=True, text=True,
                        env=dict(os.environ, MICROPYPATH=ROOT), cwd=ROOT, timeout=120)

@@ -20,7 +20,8 @@ from images.overlay import overlay_bytes
 @pytest.fixture
 def shell():
     # An interactive sh on a pty echoes what it is sent, like the firmware console.
-    child = pexpect.spawn("sh", ["-i"], encoding="utf-8", env={"PS1": "$ ", "PATH": os.environ["PATH"]})
+    child = pexpect.spawn("sh", ["-i"], encoding="utf-8",
+                          env={"PS1": "$ ", "PATH": os.environ["PATH"]})
     try:
         yield Console(child)
     finally:
@@ -51,7 +52,8 @@ def test_cpio_archive_reads_back_with_cpio(tmp_path):
     w.file("odd", b"x" * 3)  # data that needs padding
     w.close()
     assert len(buf.getvalue()) % 4 == 0
-    listing = subprocess.run(["cpio", "-it"], input=buf.getvalue(), capture_output=True).stdout.decode()
+    listing = subprocess.run(["cpio", "-it"], input=buf.getvalue(),
+                             capture_output=True).stdout.decode()
     assert listing.split() == ["a", "a/b", "a/b/c.txt", "bin", "bin/sh", "odd"]
     subprocess.run(["cpio", "-idm", "--quiet"], input=buf.getvalue(), cwd=tmp_path, check=True)
     assert (tmp_path / "a/b/c.txt").read_bytes() == b"hello\n"
