@@ -105,7 +105,6 @@ def test_io_errors_keep_the_shell_alive(disks):
 @given(st.text(alphabet=st.sampled_from("0123456789 \n\t#abcdefghilnprstvxz/:-\\'\""),
                max_size=80))
 def test_fuzz_table_text_only_project_errors(text):
-    from dmfw.table import parse_lines, build
     from dmfw.blockdev import MemoryDevice
     from dmfw.devices import DeviceRegistry
     from dmfw.mapper import DeviceMapper
@@ -129,7 +128,6 @@ def test_singleton_and_immutable_targets(tmp_path):
     from dmfw.devices import DeviceRegistry
     from dmfw.mapper import DeviceMapper
     from dmfw.verity.tree import Geometry  # noqa: F401  (verity present)
-    import subprocess
     reg = DeviceRegistry()
     data = bytearray(64 * 4096)
     reg.add(MemoryDevice(data, name="vda", major=254, minor=0))

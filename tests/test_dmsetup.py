@@ -1,7 +1,6 @@
 # dmsetup through the shell: outputs in the byte layout of lvm2's dmsetup,
 # and the device lifecycle (reload/suspend/resume/rename/remove/message).
 
-import pytest
 
 from shellrun import run, new_shell
 

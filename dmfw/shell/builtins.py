@@ -2,7 +2,7 @@
 # (or, on the host, plain files): checksums, dd, hexdump, blockdev, ls, cmp.
 
 from dmfw.errors import DMError, UsageError, EINVAL, ENOSPC
-from dmfw.blockdev import SECTOR_SHIFT, FileDevice
+from dmfw.blockdev import SECTOR_SHIFT
 from dmfw.numbers import is_decimal
 
 def _chunk():
@@ -30,7 +30,7 @@ def open_dev(sh, spec, write=False):
         return None
     try:
         return sh.resolve(spec, image="file", write=write)
-    except DMError as e:
+    except DMError:
         if spec.startswith("/dev/") or spec.startswith("/sys/"):
             raise UsageError("%s: No such device" % spec)
         raise UsageError("%s: No such file or directory" % spec)

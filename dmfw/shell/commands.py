@@ -37,7 +37,8 @@ HELP = {
     "veritysetup": "veritysetup format|verify|open|close|status|dump, as cryptsetup's",
     "keyring": "keyring trust CERT | keyring list: trusted certificates for signatures",
     "keyctl": "keyctl padd user DESC @u < FILE: store a signature as a user key",
-    "ddi": "Discoverable Disk Images: ddi DISK, ddi open DISK [--arch A] [--root-hash H] [--name N] [--certificate F], ddi ls|cat|sha256 DEV [PATH], ddi mount DEV DIR",
+    "ddi": "Discoverable Disk Images: ddi DISK, ddi open DISK [--arch A] [--root-hash H] "
+           "[--name N] [--certificate F], ddi ls|cat|sha256 DEV [PATH], ddi mount DEV DIR",
     "help": "list commands",
     "echo": "print arguments ($? is the last status)",
     "sha256sum": "sha256sum DEV [SECTOR COUNT]: checksum a device or a sector range",

@@ -119,7 +119,8 @@ class Dmsetup:
                 raise Fail()
             name, uuid, flags = f[0], f[1], f[3]
             if flags not in ("ro", "rw"):
-                self.sh.error("Invalid flags parameter '%s' in concise device specification." % flags)
+                self.sh.error("Invalid flags parameter '%s' in concise device "
+                              "specification." % flags)
                 raise Fail()
             lines = self.lines("\n".join(f[4:]), "")
             try:

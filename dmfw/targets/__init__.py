@@ -1,6 +1,8 @@
 # Target registry: type name -> module, imported only when a table uses it,
 # so firmware pays memory for the targets it needs.
 
+from dmfw.errors import DMError, ENOEXEC
+
 # In the kernel's registration order (dm-mod's own targets first, then the
 # modules); `dmsetup targets` lists the newest first, as the kernel does.
 # A list, not a dict: MicroPython's dicts do not keep insertion order.
@@ -15,8 +17,6 @@ _MODULES = (
     ("thin-pool", "dmfw.targets.thin"),
     ("thin", "dmfw.targets.thin"),
 )
-
-from dmfw.errors import DMError, ENOEXEC
 
 _loaded = {}
 
