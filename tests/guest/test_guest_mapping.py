@@ -189,3 +189,12 @@ def test_dmfw_reads_kernel_writes(guest):
     flush_linux(guest.linux, "/dev/vdd")
     assert create(guest.fw, "w", table)[1] == 0
     assert checksum(guest.fw, "/dev/mapper/w") == source
+
+
+def test_checksums_of_several_devices_as_coreutils(guest):
+    # sha256sum over several devices, one missing in the middle:
+    # the same lines, the same error and the same exit status as coreutils.
+    for cmd in ("sha256sum /dev/vdc /dev/vdb", "sha256sum /dev/vdc /nonexistent /dev/vda"):
+        fw_out, fw_status = guest.fw.run(cmd)
+        linux_out, linux_status = guest.linux.run(cmd + " 2>&1")
+        assert (fw_out, fw_status) == (linux_out, linux_status), cmd
