@@ -15,7 +15,7 @@
 # DISK is a block device (/dev/vda) or, on the host, an image file, which is
 # attached as the next loop device, as systemd-dissect does.
 
-from dmfw.errors import DMError, UsageError
+from dmfw.errors import DMError, EINVAL, UsageError
 
 USAGE = ("usage: ddi DISK | ddi open DISK [--arch A] [--root-hash H] "
          "[--name NAME] [--certificate FILE] | ddi ls|cat|sha256 DEV [PATH] | "
@@ -24,7 +24,10 @@ USAGE = ("usage: ddi DISK | ddi open DISK [--arch A] [--root-hash H] "
 
 def main(sh, argv):
     args = argv[1:]
-    if not args or args[0] in ("-h", "--help"):
+    if args and args[0] in ("-h", "--help"):
+        sh.write(USAGE + "\n")
+        return 0
+    if not args:
         raise UsageError(USAGE)
     sub = args[0]
     if sub == "open":
@@ -102,26 +105,14 @@ def cmd_list(sh, spec):
     return 0
 
 
-def _opts(args, names):
-    pos = []
-    opts = {}
-    i = 0
-    while i < len(args):
-        a = args[i]
-        key = a.split("=", 1)[0]
-        if key in names:
-            if "=" in a:
-                opts[key] = a.split("=", 1)[1]
-            elif i + 1 < len(args):
-                i += 1
-                opts[key] = args[i]
-            else:
-                raise UsageError("%s needs a value" % a)
-        elif a.startswith("--"):
-            raise UsageError("unknown option %s" % a)
-        else:
-            pos.append(a)
-        i += 1
+_OPEN_OPTS = {"--arch": 1, "--root-hash": 1, "--name": 1, "--certificate": 1}
+
+
+def _opts(args):
+    from dmfw.shell.options import getopt
+    opts, pos = getopt(["ddi"] + args, _OPEN_OPTS, {}, "unknown option %s",
+                       "%s needs a value", "ambiguous option %s",
+                       "%s takes no value")
     return pos, opts
 
 
@@ -138,7 +129,7 @@ def signature_verifier(sh, cert_files=()):
 
 def cmd_open(sh, args):
     from dmfw.disk.ddi import dissect, plan_open, open_plans
-    pos, opts = _opts(args, ("--arch", "--root-hash", "--name", "--certificate"))
+    pos, opts = _opts(args)
     if len(pos) != 1:
         raise UsageError(USAGE)
     disk = disk_device(sh, pos[0])
@@ -181,7 +172,7 @@ def cmd_files(sh, sub, args):
             try:
                 sh.write(data.decode())
             except UnicodeError:
-                raise DMError(22, "%s: not text; use ddi sha256" % path)
+                raise DMError(EINVAL, "%s: not text; use ddi sha256" % path)
             return 0
         import hashlib
         h = hashlib.sha256()

@@ -32,9 +32,73 @@ _OPTS = {
     "--error-as-corruption": 0, "--ignore-zero-blocks": 0,
     "--check-at-most-once": 0, "--use-tasklets": 0, "-v": 0,
     "--verbose": 0, "--debug": 0, "--deferred": 0, "--cancel-deferred": 0,
-    "--shared": 0, "-q": 0, "--batch-mode": 0,
+    "--shared": 0, "-q": 0, "--batch-mode": 0, "--help": 0, "-?": 0,
+    "--usage": 0, "--version": 0, "-V": 0,
 }
-_ALIAS = {"-h": "--hash", "-s": "--salt", "-v": "--verbose", "-q": "--batch-mode"}
+_ALIAS = {"-h": "--hash", "-s": "--salt", "-v": "--verbose", "-q": "--batch-mode",
+          "-?": "--help", "-V": "--version"}
+
+VERSION = "veritysetup 2.7.5"
+# cryptsetup's popt table as --help prints it (-h is --hash there, so help
+# is -? and --help only), then the actions and the compiled-in defaults.
+HELP = VERSION + """ flags: KEYRING
+""" + USAGE + """
+
+Help options:
+  -?, --help                           Show this help message
+      --usage                          Display brief usage
+  -V, --version                        Print package version
+      --batch-mode                     Do not ask for confirmation
+      --cancel-deferred                Cancel a previously set deferred device
+                                       removal
+      --check-at-most-once             Verify data block only the first time
+                                       it is read
+      --data-block-size=bytes          Block size on the data device
+      --data-blocks=blocks             The number of blocks in the data file
+      --debug                          Show debug messages
+      --deferred                       Device removal is deferred until the
+                                       last user closes it
+      --error-as-corruption            Handle I/O errors as corruption
+      --fec-device=path                Path to device with error correction
+                                       data
+      --fec-offset=bytes               Starting offset on the FEC device
+      --fec-roots=bytes                FEC parity bytes
+      --format=number                  Format type (1 - normal, 0 - original
+                                       Chrome OS)
+  -h, --hash=string                    Hash algorithm
+      --hash-block-size=bytes          Block size on the hash device
+      --hash-offset=bytes              Starting offset on the hash device
+      --ignore-corruption              Ignore corruption, log it only
+      --ignore-zero-blocks             Do not verify zeroed blocks
+      --no-superblock                  Do not use verity superblock
+      --panic-on-corruption            Panic kernel if corruption is detected
+      --restart-on-corruption          Restart kernel if corruption is detected
+      --root-hash-file=STRING          Path to root hash file
+      --root-hash-signature=STRING     Path to root hash signature file
+  -s, --salt=hex string                Salt
+      --shared                         Share device with another
+                                       non-overlapping crypt segment
+      --use-tasklets                   Use kernel tasklets for performance
+      --uuid=STRING                    UUID for device to use
+  -v, --verbose                        Shows more detailed error messages
+
+<action> is one of:
+	format <data_device> <hash_device> - format device
+	verify <data_device> <hash_device> [<root_hash>] - verify device
+	open <data_device> <name> <hash_device> [<root_hash>] - open device as <name>
+	close <name> - close device (remove mapping)
+	status <name> - show active device status
+	dump <hash_device> - show on-disk information
+
+<name> is the device to create under /dev/mapper
+<data_device> is the data device
+<hash_device> is the device containing verification data
+<root_hash> hash of the root node on <hash_device>
+
+Default compiled-in dm-verity parameters:
+	Hash: sha256, Data block (bytes): 4096, Hash block (bytes): 4096, Salt size: 32, \
+Hash format: 1
+"""
 
 DEFAULTS = {"--hash": "sha256", "--data-block-size": "4096",
             "--hash-block-size": "4096", "--format": "1", "--hash-offset": "0",
@@ -397,9 +461,7 @@ def action_open(sh, opts, args):
     finally:
         if sig_desc is not None:
             kr.unlink(sig_desc)
-    t = md.live.targets[0]
-    t.sig_verified = sig_desc is not None
-    if t.status() != "V":
+    if md.live.targets[0].status() != "V":
         sh.error("Verity device detected corruption after activation.")
     return 0
 
@@ -437,41 +499,42 @@ def action_status(sh, opts, args):
     if t is None:
         w("  type:        n/a\n")
         return 0
+    # What libcryptsetup knows of an active device: its table line and
+    # its status word (V verified, C corrupted).
+    from dmfw.verity.params import parse_table
+    a = parse_table(t.params())
+    data_dev = sh.devices.get(a.data_dev)
+    hash_dev = sh.devices.get(a.hash_dev)
     w("  type:        VERITY\n")
-    w("  status:      %s%s\n" % ("corrupted" if t.hash_failed else "verified",
-                                 " (with signature)" if t.sig_key_desc else ""))
-    w("  hash type:   %d\n" % t.hash_version)
-    w("  data block:  %d\n" % t.data_bs)
-    w("  hash block:  %d\n" % t.hash_bs)
-    w("  hash name:   %s\n" % t.alg)
-    w("  salt:        %s\n" % (_hex(t.salt) if t.salt else "-"))
-    w("  data device: /dev/%s\n" % t.data_dev.name)
-    _loop_line(w, "data", t.data_dev)
+    w("  status:      %s%s\n" % ("corrupted" if t.status() == "C" else "verified",
+                                 " (with signature)" if a.sig_key_desc else ""))
+    w("  hash type:   %d\n" % a.version)
+    w("  data block:  %d\n" % a.data_bs)
+    w("  hash block:  %d\n" % a.hash_bs)
+    w("  hash name:   %s\n" % a.alg)
+    w("  salt:        %s\n" % (a.salt or "-"))
+    w("  data device: /dev/%s\n" % data_dev.name)
+    _loop_line(w, "data", data_dev)
     w("  size:        %d sectors\n" % md.nr_sectors)
     w("  mode:        readonly\n")
-    w("  hash device: /dev/%s\n" % t.hash_dev.name)
-    _loop_line(w, "hash", t.hash_dev)
-    w("  hash offset: %d sectors\n" % (t.hash_start * t.hash_bs // 512))
-    if t.fec is not None:
-        w("  FEC device:  /dev/%s\n" % t.fec_dev.name)
-        _loop_line(w, "FEC", t.fec_dev, "  FEC loop:    %s\n")
-        w("  FEC offset:  %d sectors\n" % (t.fec_start * t.hash_bs // 512))
-        w("  FEC roots:   %d\n" % t.fec_roots)
-    w("  root hash:   %s\n" % _hex(t.root))
+    w("  hash device: /dev/%s\n" % hash_dev.name)
+    _loop_line(w, "hash", hash_dev)
+    w("  hash offset: %d sectors\n" % (a.hash_start * a.hash_bs // 512))
+    if a.fec_dev is not None:
+        fec_dev = sh.devices.get(a.fec_dev)
+        w("  FEC device:  /dev/%s\n" % fec_dev.name)
+        _loop_line(w, "FEC", fec_dev, "  FEC loop:    %s\n")
+        w("  FEC offset:  %d sectors\n" % (a.fec_start * a.hash_bs // 512))
+        w("  FEC roots:   %d\n" % a.fec_roots)
+    w("  root hash:   %s\n" % a.root)
+    # cryptsetup's flag words, in its order (restart/panic_on_error are
+    # not among those it prints).
     fl = ""
-    from dmfw.targets.verity import MODE_LOGGING, MODE_RESTART, MODE_PANIC
-    if t.mode == MODE_LOGGING:
-        fl += "ignore_corruption "
-    if t.mode == MODE_RESTART:
-        fl += "restart_on_corruption "
-    if t.mode == MODE_PANIC:
-        fl += "panic_on_corruption "
-    if t.zero_digest is not None:
-        fl += "ignore_zero_blocks "
-    if t.validated is not None:
-        fl += "check_at_most_once"
-    if t.use_tasklet:
-        fl += "try_verify_in_tasklet"
+    for word, sep in (("ignore_corruption", " "), ("restart_on_corruption", " "),
+                      ("panic_on_corruption", " "), ("ignore_zero_blocks", " "),
+                      ("check_at_most_once", ""), ("try_verify_in_tasklet", "")):
+        if word in a.flags:
+            fl += word + sep
     if fl:
         w("  flags:       %s\n" % fl)
     return 0
@@ -502,6 +565,15 @@ ACTIONS = {"format": action_format, "verify": action_verify, "open": action_open
 
 def main(sh, argv):
     opts, args = _parse(argv)
+    if "--help" in opts:
+        sh.write(HELP)
+        return 0
+    if "--usage" in opts:
+        sh.write(USAGE + "\n")
+        return 0
+    if "--version" in opts:
+        sh.write(VERSION + "\n")
+        return 0
     if not args:
         sh.error(USAGE)
         return 1

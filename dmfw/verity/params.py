@@ -108,3 +108,61 @@ def table_line(p, data_dev, hash_dev, root, flags=(), sig_desc=None):
 
 def _hexs(b):
     return binascii.hexlify(b).decode()
+
+
+class ActiveVerity:
+    """A verity table line read back, as libcryptsetup's
+    _dm_target_query_verity reads the kernel's: what `veritysetup status`
+    shows comes from here and from the status word, never from the target."""
+
+    def __init__(self):
+        self.version = 1
+        self.data_dev = self.hash_dev = self.fec_dev = None     # "MAJ:MIN"
+        self.data_bs = self.hash_bs = 4096
+        self.data_blocks = self.hash_start = 0
+        self.alg = None
+        self.root = self.salt = None        # hex text; salt None for "-"
+        self.flags = []                     # optional words, in table order
+        self.fec_start = self.fec_blocks = 0
+        self.fec_roots = 0
+        self.sig_key_desc = None
+
+
+def parse_table(line):
+    """The argument part of a verity `dmsetup table` line -> ActiveVerity.
+    FormatError on anything that is not one."""
+    from dmfw.errors import FormatError
+    w = line.split()
+    if len(w) < 10:
+        raise FormatError("not a verity table: %s" % line)
+    a = ActiveVerity()
+    try:
+        a.version = int(w[0])
+        a.data_dev, a.hash_dev = w[1], w[2]
+        a.data_bs, a.hash_bs = int(w[3]), int(w[4])
+        a.data_blocks, a.hash_start = int(w[5]), int(w[6])
+        a.alg, a.root = w[7], w[8]
+        a.salt = None if w[9] == "-" else w[9]
+        i = 10
+        n = int(w[i]) if len(w) > i else 0
+        i += 1
+        end = i + n
+        if end > len(w):
+            raise ValueError
+        while i < end:
+            k = w[i]
+            i += 1
+            if k == "use_fec_from_device":
+                a.fec_dev = w[i]
+                i += 1
+            elif k in ("fec_start", "fec_blocks", "fec_roots"):
+                setattr(a, k, int(w[i]))
+                i += 1
+            elif k == "root_hash_sig_key_desc":
+                a.sig_key_desc = w[i]
+                i += 1
+            else:
+                a.flags.append(k)
+    except (ValueError, IndexError):
+        raise FormatError("not a verity table: %s" % line)
+    return a
