@@ -233,3 +233,19 @@ def test_no_assert_in_firmware_code():
             if f.endswith(".py"):
                 for i, line in enumerate(open(os.path.join(dirpath, f))):
                     assert not line.lstrip().startswith("assert "), (f, i + 1)
+
+
+def test_empty_lvm_reports_print_nothing(disks):
+    # lvm2 2.03.31: no heading when there is no row, exit 0.
+    sh = new_shell(disks["specs"])
+    for cmd in ("lvs", "vgs", "pvs", "lvs -a -o +devices", "lvm lvs --segments"):
+        r = run(cmd, sh=sh)
+        assert (r.status, r.out, r.err) == (0, "", ""), (cmd, r)
+
+
+def test_lvm_help_shape():
+    r = run("lvs --help")
+    assert r.out.startswith("  lvs - Display information about logical volumes\n\n")
+    assert "\t[ -o|--options String ]\n" in r.out and r.status == 0
+    r = run("lvm help vgchange")
+    assert r.out.startswith("  vgchange - Change volume group attributes\n")

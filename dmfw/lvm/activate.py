@@ -20,6 +20,17 @@ def active_device(dm, lv):
     return _active(dm, tables.node(lv))
 
 
+def status_lines(dm, lv):
+    """[(target type, status line)] of the device lvm2 queries for `lv`'s
+    percentages: a thin pool's -tpool layer (dev_manager's "tpool"), the
+    LV's own device otherwise. Empty when it is not active."""
+    n = tables.tpool_node(lv) if lv.is_type("thin-pool") else tables.node(lv)
+    md = _active(dm, n)
+    if md is None or md.live is None:
+        return []
+    return [(t.name, t.status()) for t in md.live.targets]
+
+
 def activate(dm, lv):
     lv.require_activation()
     return _up(dm, tables.node(lv))

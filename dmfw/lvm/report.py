@@ -161,42 +161,40 @@ def _pct(num, den):
 
 
 def _thin_percent(r, which):
-    # lvm2 takes these from the thin and thin-pool targets' status.
+    # lvm2 parses the thin and thin-pool status lines (dm_get_status_thin,
+    # dm_get_status_thin_pool): thin "<mapped sectors> <highest>", pool
+    # "<trans id> <used>/<total meta blocks> <used>/<total data blocks> ...".
     s = r.lv.segments[0] if r.lv.segments else None
     if not r.active or s is None or s.type not in ("thin", "thin-pool"):
         return ""
-    for t in r.md.live.targets:
-        md = getattr(getattr(t, "pool", t), "md", None)
-        if md is None:
-            if hasattr(t, "dev") and hasattr(t.dev, "live"):
-                # A used pool's public device is linear over its -tpool.
-                t = t.dev.live.targets[0]
-                md = getattr(t, "md", None)
-            if md is None:
-                continue
-        if s.type == "thin":
-            if which == "meta":
-                return ""
-            mapped = int(t.status().split()[0])
-            return _pct(mapped, r.lv.size())
-        if which == "data":
-            return _pct(md.data_sm[1], md.data_sm[0])
-        return _pct(md.meta_used(), md.meta_sm[0])
+    for ttype, line in r.status:
+        w = line.split()
+        if ttype == "thin" and s.type == "thin" and w:
+            return "" if which == "meta" else _pct(int(w[0]), r.lv.size())
+        if ttype == "thin-pool" and s.type == "thin-pool" and len(w) > 2:
+            used, total = w[1 if which == "meta" else 2].split("/")
+            return _pct(int(used), int(total))
     return ""
 
 
 def _copy_percent(r):
-    # From the mirror target's status, as lvm2 takes it from the kernel.
+    # lvm2 takes the in-sync ratio from the status line: mirror "<#legs>
+    # <dev>... <in sync>/<regions> ...", raid "<type> <#devs> <health>
+    # <in sync>/<sectors> ..." (dm_get_status_mirror, dm_get_status_raid).
     if not r.active or not r.lv.segments or r.lv.segments[0].type not in ("mirror", "raid1"):
         return ""
     done = total = 0
-    for t in r.md.live.targets:
-        if hasattr(t, "sync_count"):
-            done += t.sync_count()
-            total += t.nr_regions
-        elif hasattr(t, "resync"):
-            done += t.length if t.resync >= t.length else t.resync
-            total += t.length
+    for ttype, line in r.status:
+        w = line.split()
+        if ttype == "mirror" and w:
+            ratio = w[int(w[0]) + 1]
+        elif ttype == "raid" and len(w) > 3:
+            ratio = w[3]
+        else:
+            continue
+        a, b = ratio.split("/")
+        done += int(a)
+        total += int(b)
     if not total:
         return ""
     hund, _ = _round2(done * 100, total)
@@ -387,11 +385,14 @@ _SEG_CHAR = {"mirror": "m", "raid1": "r", "raid4": "r", "raid5": "r", "raid6": "
 class LVRow:
     """An LV (or one of its segments) with its activation state."""
 
-    def __init__(self, lv, md=None, seg=None, opened=None):
+    def __init__(self, lv, md=None, seg=None, opened=None, status=None):
+        """`status`: [(target type, status line)] as activate.status_lines
+        gives them; the report reads the kernel's words, not targets."""
         self.lv = lv
         self.vg = lv.vg
         self.seg = seg
         self.md = md
+        self.status = status or []
         self.active = md is not None
         if opened is None:
             opened = md is not None and md.open_count() > 0

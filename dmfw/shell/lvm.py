@@ -3,7 +3,7 @@
 # devices afresh, as lvm2 does without its cache; messages go out with
 # lvm2's two-space indent.
 
-from dmfw.errors import DMError, UsageError
+from dmfw.errors import DMError, ENOENT, UsageError
 from dmfw.lvm import scan as lvmscan
 from dmfw.lvm import report
 from dmfw.lvm import activate as act
@@ -24,38 +24,22 @@ def _scan(sh):
 
 
 def _opts(argv, flags, valued):
-    """Split argv into ({opt: value or [values]}, positional). Options
-    taking a value accept `--opt V`, `--opt=V` and `-oV`."""
-    opts = {}
-    pos = []
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        i += 1
-        if a == "--":
-            pos.extend(argv[i:])
-            break
-        if not a.startswith("-") or a == "-":
-            pos.append(a)
-            continue
-        key = a
-        val = None
-        if a.startswith("--") and "=" in a:
-            key, val = a.split("=", 1)
-        elif not a.startswith("--") and len(a) > 2:
-            key, val = a[:2], a[2:]
-        if key in valued:
-            if val is None:
-                if i >= len(argv):
-                    raise UsageError("Option %s requires an argument." % key)
-                val = argv[i]
-                i += 1
-            opts.setdefault(valued[key], []).append(val)
-        elif key in flags and val is None:
-            opts[flags[key]] = True
-        else:
-            raise UsageError("Unrecognised option %s" % a)
-    return opts, pos
+    """argv -> ({key: count or [values]}, positional) through the shell's
+    getopt_long; `flags` and `valued` map lvm2's spellings to keys."""
+    from dmfw.shell.options import getopt
+    spec = {}
+    alias = {}
+    for k, v in flags.items():
+        spec[k] = 0
+        alias[k] = v
+    for k, v in valued.items():
+        spec[k] = 2
+        alias[k] = v
+    spec["-h"] = spec["--help"] = 0
+    alias["-h"] = alias["--help"] = "help"
+    return getopt(["lvm"] + list(argv), spec, alias, "Unrecognised option %s",
+                  "Option %s requires an argument.", "Unrecognised option %s",
+                  "Unrecognised option %s")
 
 
 _REPORT_FLAGS = {"--segments": "segments", "--noheadings": "noheadings",
@@ -67,6 +51,8 @@ _REPORT_VALUED = {"-o": "o", "--options": "o", "--units": "units",
 
 def _report(sh, cmd, argv):
     opts, names = _opts(argv, _REPORT_FLAGS, _REPORT_VALUED)
+    if opts.get("help"):
+        return _help(sh, cmd)
     sc = _scan(sh)
     units = (opts.get("units", ["r"])[-1], not opts.get("nosuffix"))
     report.size_str(1, units[0])            # reject bad units before output
@@ -83,6 +69,9 @@ def _report(sh, cmd, argv):
                         segs or [c for c in cols if report.FIELDS[c][3] == "seg"])
     if cmd != "pvs" and [c for c in cols if report.FIELDS[c][3] == "pv"]:
         raise UsageError("PV fields are not available in %s" % cmd)
+    if not rows:
+        # lvm2 prints no heading for an empty report.
+        return 0
     sep = opts.get("separator", [None])[-1]
     sh.write(report.render(cols, rows, units, not opts.get("noheadings"),
                            sep, sep is None or opts.get("aligned")))
@@ -107,7 +96,7 @@ def _pv_rows(sc, names):
         want = [n if n.startswith("/dev/") else "/dev/" + n for n in names]
         for n in want:
             if n not in [r.name() for r in rows]:
-                raise DMError(2, "Failed to find physical volume \"%s\"." % n)
+                raise DMError(ENOENT, "Failed to find physical volume \"%s\"." % n)
         rows = [r for r in rows if r.name() in want]
     return rows
 
@@ -135,15 +124,18 @@ def _lv_rows(sh, sc, names, show_all, per_segment):
             opened = bool([t for t in lv.vg.lvs if t.is_type("thin") and
                            t.segments[0].refs["pool"] is lv and
                            act.active_device(sh.dm, t) is not None])
+        status = act.status_lines(sh.dm, lv) if md is not None else []
         if per_segment:
             for s in lv.segments:
-                rows.append(report.LVRow(lv, md, s, opened))
+                rows.append(report.LVRow(lv, md, s, opened, status))
         else:
-            rows.append(report.LVRow(lv, md, None, opened))
+            rows.append(report.LVRow(lv, md, None, opened, status))
     return rows
 
 
 def _pvscan(sh, argv):
+    if argv and argv[0] in ("-h", "--help"):
+        return _help(sh, "pvscan")
     if argv:
         raise UsageError("pvscan: options are not supported")
     sc = _scan(sh)
@@ -186,6 +178,8 @@ def _ljust(s, w):
 
 
 def _vgscan(sh, argv):
+    if argv and argv[0] in ("-h", "--help"):
+        return _help(sh, "vgscan")
     if argv:
         raise UsageError("vgscan: options are not supported")
     sc = _scan(sh)
@@ -199,6 +193,8 @@ def _activation(argv):
     """-ay / -an / -a y / --activate y|n [-K] → (True/False, -K given, rest)."""
     opts, pos = _opts(argv, {"-K": "K", "--ignoreactivationskip": "K"},
                       {"-a": "a", "--activate": "a"})
+    if opts.get("help"):
+        return None, None, None
     a = opts.get("a")
     if not a:
         raise UsageError("one of -ay or -an is required")
@@ -228,6 +224,8 @@ def _change(sh, lv, on, ignore_skip=False):
 
 def _vgchange(sh, argv):
     on, k, names = _activation(argv)
+    if on is None:
+        return _help(sh, "vgchange")
     sc = _scan(sh)
     st = 0
     try:
@@ -254,6 +252,8 @@ def _vgchange(sh, argv):
 
 def _lvchange(sh, argv):
     on, k, names = _activation(argv)
+    if on is None:
+        return _help(sh, "lvchange")
     if not names:
         raise UsageError("lvchange: please give VG/LV")
     sc = _scan(sh)
@@ -268,6 +268,43 @@ def _lvchange(sh, argv):
         if not _change(sh, lv, on, k):
             st = ECMD_FAILED
     return st
+
+
+# `CMD --help` in lvm2's layout (tools/command.c print_usage): the summary,
+# then the options dmfw takes.
+_HELP = {
+    "pvs": ("Display information about physical volumes",
+            ["-a|--all", "-o|--options String", "-O|--sort String", "--aligned",
+             "--noheadings", "--nosuffix", "--separator String",
+             "--units r|R|h|H|b|B|s|S|k|K|m|M|g|G|t|T|p|P|e|E"], "PV"),
+    "vgs": ("Display information about volume groups",
+            ["-o|--options String", "-O|--sort String", "--aligned", "--noheadings",
+             "--nosuffix", "--separator String",
+             "--units r|R|h|H|b|B|s|S|k|K|m|M|g|G|t|T|p|P|e|E"], "VG"),
+    "lvs": ("Display information about logical volumes",
+            ["-a|--all", "-o|--options String", "-O|--sort String", "--segments",
+             "--aligned", "--noheadings", "--nosuffix", "--separator String",
+             "--units r|R|h|H|b|B|s|S|k|K|m|M|g|G|t|T|p|P|e|E"], "VG|LV"),
+    "pvscan": ("List all physical volumes", [], None),
+    "vgscan": ("Search for all volume groups", [], None),
+    "vgchange": ("Change volume group attributes",
+                 ["-a|--activate y|n|ay", "-K|--ignoreactivationskip"], "VG"),
+    "lvchange": ("Change the attributes of logical volume(s)",
+                 ["-a|--activate y|n|ay", "-K|--ignoreactivationskip"], "VG/LV"),
+}
+
+
+def _help(sh, cmd):
+    what, options, pos = _HELP[cmd]
+    out = "  %s - %s\n\n  Usage: %s\n" % (cmd, what, cmd)
+    for o in options:
+        out += "\t[ %s%s ]\n" % ("   " if o.startswith("--") else "", o)
+    out += "\t[ COMMON_OPTIONS ]\n"
+    if pos:
+        out += "\t[ %s ... ]\n" % pos
+    out += "\n  Common options for lvm:\n\t[ -h|--help ]\n\t[ -v|--verbose ]\n"
+    sh.write(out)
+    return 0
 
 
 _SUB = {
@@ -286,7 +323,9 @@ def main(sh, argv):
     args = argv[1:]
     if name == "lvm":
         if not args or args[0] in ("help", "-h", "--help"):
-            sh.write(USAGE + "\n")
+            if len(args) > 1 and args[1] in _HELP:
+                return _help(sh, args[1])
+            sh.write("Usage: " + USAGE + "\n")
             return 0 if args else 1
         name = args[0]
         args = args[1:]

@@ -19,10 +19,18 @@ def _long(a, spec, ambiguous):
     return None
 
 
+def _put(opts, key, val, kind):
+    if kind == 2:
+        opts.setdefault(key, []).append(val)
+    else:
+        opts[key] = val
+
+
 def getopt(argv, spec, alias, unknown, needs_value, ambiguous=None,
            no_value=None):
     """argv[1:] -> (opts, args). `spec` maps an option ("-r", "--readonly")
-    to 1 when it takes a value, 0 when not; `alias` maps spellings to the
+    to 1 when it takes a value, 2 when it takes one each time it is given
+    (kept as a list: lvm's `-o a -o +b`), 0 when not; `alias` maps spellings to the
     key stored (short to long). A flag's value is the number of times it
     was given; a valued option keeps its last value. `unknown`,
     `needs_value`, `ambiguous` and `no_value` are the tool's own messages,
@@ -53,7 +61,7 @@ def getopt(argv, spec, alias, unknown, needs_value, ambiguous=None,
                         raise UsageError(needs_value % key)
                     val = argv[i]
                     i += 1
-                opts[alias.get(key, key)] = val
+                _put(opts, alias.get(key, key), val, spec[key])
             elif val is not None:
                 raise UsageError((no_value or unknown) % key)
             else:
@@ -73,9 +81,9 @@ def getopt(argv, spec, alias, unknown, needs_value, ambiguous=None,
                 opts[k] = opts.get(k, 0) + 1
                 continue
             if j < len(a):
-                opts[k] = a[j:]
+                _put(opts, k, a[j:], spec[o])
             elif i < n:
-                opts[k] = argv[i]
+                _put(opts, k, argv[i], spec[o])
                 i += 1
             else:
                 raise UsageError(needs_value % o)
