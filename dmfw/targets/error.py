@@ -1,4 +1,8 @@
-# dm-error: every I/O fails; also what `dmsetup remove --force` swaps in.
+"""dm-error: every I/O fails; also what `dmsetup remove --force` swaps in.
+
+Table:  error           (no arguments; any trailing words are ignored)
+Status: (empty)
+"""
 
 from dmfw.target import Target
 from dmfw.errors import IOFailure

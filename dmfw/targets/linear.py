@@ -1,4 +1,9 @@
-# dm-linear: one contiguous range of a lower device.
+"""dm-linear: one contiguous range of a lower device.
+
+Table:  linear <dev> <offset>
+    <dev>     lower device (path or MAJ:MIN); <offset> its first sector.
+Status: (empty), as the kernel's linear_status.
+"""
 
 from dmfw.target import Target, TargetError, parse_u64
 

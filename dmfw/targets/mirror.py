@@ -1,11 +1,17 @@
-# dm-mirror (dm-raid1.c, dm-log.c) as firmware needs it: reads come from
-# the default mirror; when it fails, a region the dirty log records as in
-# sync is read from another leg, and an out-of-sync region fails, as the
-# kernel does before its resync has run. Writes go to every leg. The log is
-# read (disk) or assumed (core), never rewritten: firmware does no resync.
-#
-#   mirror core <#args> <region_size> [sync|nosync] <#mirrors> (<dev> <off>)+ [<#f> <features>]
-#   mirror disk <#args> <logdev> <region_size> [sync|nosync] ...
+"""dm-mirror (dm-raid1.c, dm-log.c) as firmware needs it: reads come from
+the default mirror; when it fails, a region the dirty log records as in
+sync is read from another leg, and an out-of-sync region fails, as the
+kernel does before its resync has run. Writes go to every leg. The log is
+read (disk) or assumed (core), never rewritten: firmware does no resync.
+
+  mirror core <#args> <region_size> [sync|nosync] <#mirrors> (<dev> <off>)+ [<#f> <features>]
+  mirror disk <#args> <logdev> <region_size> [sync|nosync] ...
+
+Status: <#legs> <dev>... <in sync regions>/<total regions> 1 <health>
+        <#log args> <log type> [<log dev> <log health>]
+    health per leg A (alive) / D (failed); core logs give "1 core", disk
+    logs "3 disk <MAJ:MIN> A|D" (mirror_status, STATUSTYPE_INFO).
+"""
 
 import struct
 

@@ -1,13 +1,19 @@
-# dm-raid, RAID1 only, read side (dm-raid.c superblocks, md raid1's read
-# balancing): a leg serves reads when it is present, not failed, as fresh as
-# the freshest superblock and not being rebuilt; past the array's resync
-# point only the first such leg may serve, as md reads during a resync.
-# On an I/O error the next usable leg is tried. Writes go to every usable
-# leg; the superblocks and bitmap are left alone (firmware does no resync).
-#
-#   raid raid1 <#params> <chunk> [sync|nosync] [rebuild N]... [region_size N]
-#        [min_recovery_rate N] [max_recovery_rate N] [write_mostly N]...
-#        [max_write_behind N] [daemon_sleep N] <#devs> (<meta|-> <data|->)+
+"""dm-raid, RAID1 only, read side (dm-raid.c superblocks, md raid1's read
+balancing): a leg serves reads when it is present, not failed, as fresh as
+the freshest superblock and not being rebuilt; past the array's resync
+point only the first such leg may serve, as md reads during a resync.
+On an I/O error the next usable leg is tried. Writes go to every usable
+leg; the superblocks and bitmap are left alone (firmware does no resync).
+
+  raid raid1 <#params> <chunk> [sync|nosync] [rebuild N]... [region_size N]
+       [min_recovery_rate N] [max_recovery_rate N] [write_mostly N]...
+       [max_write_behind N] [daemon_sleep N] <#devs> (<meta|-> <data|->)+
+
+Status: <raid type> <#devices> <health> <in sync>/<array sectors> <sync action>
+        <mismatch count> <data offset> <journal>
+    health per leg A (alive, in sync), a (alive, recovering), D (failed);
+    sync action "idle" (firmware does not resync): raid_status.
+"""
 
 import struct
 

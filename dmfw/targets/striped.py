@@ -1,5 +1,13 @@
-# dm-stripe: chunks dealt round-robin over N devices, with the kernel's
-# validation (dm-stripe.c stripe_ctr) and chunk mapping.
+"""dm-stripe: chunks dealt round-robin over N devices, with the kernel's
+validation (dm-stripe.c stripe_ctr) and chunk mapping.
+
+Table:  striped <#stripes> <chunk size> (<dev> <offset>){#stripes}
+    <chunk size> in sectors; the target length must divide into whole
+    chunks per stripe (stripe_ctr's checks and messages).
+Status: <#stripes> <dev>... 1 <health>
+    one MAJ:MIN per stripe, then "1" and per stripe "A" (alive) or "D"
+    (an I/O error was seen on it), as dm-stripe's stripe_status.
+"""
 
 from dmfw.target import Target, TargetError, parse_u64
 from dmfw.numbers import parse_uint

@@ -1,14 +1,22 @@
-# dm-thin-pool and dm-thin, read side (dm-thin.c, dm-thin-metadata.c and
-# persistent-data's btrees). The pool checks the metadata superblock; a
-# thin device maps each virtual block through the pool's two-level btree
-# (device id -> block -> data block) and reads unmapped blocks as zeros.
-# Firmware does not allocate: writes to a thin device are refused, so the
-# metadata is never changed behind the kernel's back.
-#
-#   thin-pool <metadata dev> <data dev> <data block size> <low water mark>
-#             <#features> [skip_block_zeroing] [ignore_discard]
-#             [no_discard_passdown] [read_only] [error_if_no_space]
-#   thin <pool dev> <dev id> [<external origin dev>]
+"""dm-thin-pool and dm-thin, read side (dm-thin.c, dm-thin-metadata.c and
+persistent-data's btrees). The pool checks the metadata superblock; a
+thin device maps each virtual block through the pool's two-level btree
+(device id -> block -> data block) and reads unmapped blocks as zeros.
+Firmware does not allocate: writes to a thin device are refused, so the
+metadata is never changed behind the kernel's back.
+
+  thin-pool <metadata dev> <data dev> <data block size> <low water mark>
+            <#features> [skip_block_zeroing] [ignore_discard]
+            [no_discard_passdown] [read_only] [error_if_no_space]
+  thin <pool dev> <dev id> [<external origin dev>]
+
+Status (thin-pool): <transaction id> <used>/<total metadata blocks>
+        <used>/<total data blocks> <held metadata root|-> ro
+        discard_passdown|no_discard_passdown queue|error_if_no_space -
+        <metadata low water mark>
+Status (thin): <mapped sectors> <highest mapped sector|->
+    as pool_status and thin_status (STATUSTYPE_INFO).
+"""
 
 import struct
 
@@ -166,10 +174,10 @@ class ThinPoolTarget(Target):
                     raise TargetError("Unrecognised pool feature requested")
         elif len(argv) != 4:
             raise TargetError("Invalid argument count")
-        self.md = Metadata(self.meta_dev)
-        if self.md.data_block_size != self.block_size:
+        self.pmd = Metadata(self.meta_dev)     # pool metadata, as dm-thin's pmd
+        if self.pmd.data_block_size != self.block_size:
             raise TargetError("Pool data block size mismatch: the metadata says %d"
-                              % self.md.data_block_size)
+                              % self.pmd.data_block_size)
 
     def read(self, sector, mv):
         self.data_dev.readblocks(sector, mv)
@@ -184,12 +192,12 @@ class ThinPoolTarget(Target):
         return s + "".join([f + " " for f in _FEATURES if f in self.features])
 
     def status(self):
-        md = self.md
+        pmd = self.pmd
         # calc_metadata_threshold(): a quarter of the metadata, at most 4 MiB.
         quarter = (self.meta_dev.nr_sectors >> 3) // 4
         return "%d %d/%d %d/%d %s ro %s %s_if_no_space - %d " % (
-            md.trans_id, md.meta_used(), md.meta_sm[0], md.data_sm[1], md.data_sm[0],
-            str(md.held_root) if md.held_root else "-",
+            pmd.trans_id, pmd.meta_used(), pmd.meta_sm[0], pmd.data_sm[1], pmd.data_sm[0],
+            str(pmd.held_root) if pmd.held_root else "-",
             "no_discard_passdown" if "no_discard_passdown" in self.features
             else "discard_passdown",
             "error" if "error_if_no_space" in self.features else "queue",
@@ -218,17 +226,17 @@ class ThinTarget(Target):
         if len(pools) != 1:
             raise TargetError("Couldn't get pool mapped device")
         self.pool = pools[0]
-        md = self.pool.md
+        pmd = self.pool.pmd
         self.root = None
-        v = md.lookup(md.mapping_root, self.dev_id)
-        if v is None or md.lookup(md.details_root, self.dev_id) is None:
+        v = pmd.lookup(pmd.mapping_root, self.dev_id)
+        if v is None or pmd.lookup(pmd.details_root, self.dev_id) is None:
             raise TargetError("Couldn't open thin internal device")
         self.root = struct.unpack("<Q", v)[0]
         self.bs = self.pool.block_size
 
     def read(self, sector, mv):
         bs = self.bs
-        md = self.pool.md
+        pmd = self.pool.pmd
         n = len(mv) >> SECTOR_SHIFT
         done = 0
         while done < n:
@@ -239,7 +247,7 @@ class ThinTarget(Target):
             if cnt > n - done:
                 cnt = n - done
             part = mv[done << SECTOR_SHIFT:(done + cnt) << SECTOR_SHIFT]
-            v = md.lookup(self.root, blk)
+            v = pmd.lookup(self.root, blk)
             if v is not None:
                 data = struct.unpack("<Q", v)[0] >> 24
                 self.pool.data_dev.readblocks(data * bs + off, part)
@@ -261,10 +269,10 @@ class ThinTarget(Target):
         return s
 
     def status(self):
-        md = self.pool.md
-        d = md.lookup(md.details_root, self.dev_id)
+        pmd = self.pool.pmd
+        d = pmd.lookup(pmd.details_root, self.dev_id)
         mapped = struct.unpack_from("<Q", d, 0)[0] if d else 0
-        hi = md.highest(self.root)
+        hi = pmd.highest(self.root)
         if hi is None:
             return "%d -" % (mapped * self.bs)
         return "%d %d" % (mapped * self.bs, (hi + 1) * self.bs - 1)

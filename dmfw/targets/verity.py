@@ -1,15 +1,29 @@
-# dm-verity, as Linux 6.12's drivers/md/dm-verity-target.c (+ -fec.c and
-# -verify-sig.c): a read-only target that returns a data block only after
-# its hash has been checked up the tree to the root digest from the table.
-#
-# Memory: verified hash blocks are kept in a FIFO cache of at most
-# CACHE_BYTES (1 MiB; 256 blocks of 4 KiB) per target, never fewer than
-# the tree's height plus one blocks; check_at_most_once costs one bit per
-# data block. Nothing else grows with the device size.
+"""dm-verity, as Linux 6.12's drivers/md/dm-verity-target.c (+ -fec.c and
+-verify-sig.c): a read-only target that returns a data block only after
+its hash has been checked up the tree to the root digest from the table.
+
+Memory: verified hash blocks are kept in a FIFO cache of at most
+CACHE_BYTES (1 MiB; 256 blocks of 4 KiB) per target, never fewer than
+the tree's height plus one blocks; check_at_most_once costs one bit per
+data block. Nothing else grows with the device size.
+
+Table:  <version> <data dev> <hash dev> <data block size> <hash block size>
+        <#data blocks> <hash start block> <algorithm> <root digest> <salt|->
+        [<#opt args> <opt>...]
+    version 0 (Chrome OS) or 1; block sizes powers of two, data blocks at
+    most the page size; hash start in hash blocks. Optional: one of
+    ignore_corruption | restart_on_corruption | panic_on_corruption, one of
+    restart_on_error | panic_on_error, ignore_zero_blocks,
+    check_at_most_once, try_verify_in_tasklet, use_fec_from_device <dev>
+    fec_roots <2..24> fec_blocks <n> fec_start <block>,
+    root_hash_sig_key_desc <key description in the firmware keyring>.
+Status: V (verified so far) or C (a corruption was detected), as
+    verity_status; tools read the rest from the table line.
+"""
 
 import binascii
 
-from dmfw.errors import IOFailure, DMError, ENOENT
+from dmfw.errors import IOFailure, DMError, ENOENT, ENOKEY
 from dmfw.target import Target, TargetError
 from dmfw.numbers import parse_uint
 from dmfw.verity.tree import Geometry
@@ -71,11 +85,18 @@ class VerityTarget(Target):
     CACHE_BYTES = 1 << 20
 
     def __init__(self, ctx, begin, length, argv):
+        # verity_ctr(): the table's words first, then what they set up.
         Target.__init__(self, ctx, begin, length, argv)
+        self._defaults()
+        root_hex = self._parse_args(ctx, length, list(argv))
+        self._setup(ctx, root_hex)
+
+    def _defaults(self):
         self.mode = MODE_EIO
         self.error_mode = MODE_EIO
-        self.zero_digest = None
-        self.validated = None
+        self.ignore_zero_blocks = False
+        self.zero_digest = None         # digest of a zero block, with ignore_zero_blocks
+        self.validated = None           # check_at_most_once: one bit per data block
         self.use_tasklet = False
         self.fec_dev = None
         self.fec_roots = 0
@@ -88,7 +109,10 @@ class VerityTarget(Target):
         self.corrupted_errs = 0
         self.fec_corrected = 0
         self.fec_level = 0
-        argv = list(argv)
+
+    def _parse_args(self, ctx, length, argv):
+        """The ten positional arguments and the optional ones, with the
+        kernel's messages; returns the root digest as the table spelled it."""
         if len(argv) < 10:
             raise TargetError("Not enough arguments")
         if len(argv) > 10:
@@ -153,19 +177,24 @@ class VerityTarget(Target):
         self.hash_start = hstart
         if len(argv) > 10:
             self._parse_opts(ctx, argv[10:])
+        return root_hex
+
+    def _setup(self, ctx, root_hex):
+        """Signature, tree geometry, FEC and the hash-block cache."""
         # Checked against the string exactly as the table spelled it.
         self._verify_signature(ctx, root_hex)
         try:
-            self.geo = Geometry(v, dbs, hbs, nblocks, hstart, alg, salt)
+            self.geo = Geometry(self.hash_version, self.data_bs, self.hash_bs,
+                                self.data_blocks, self.hash_start, self.alg, self.salt)
         except DMError as e:
             raise TargetError(e.msg, e.errno)
-        if (self.hash_dev.size_bytes() // hbs) < self.geo.hash_end:
+        if (self.hash_dev.size_bytes() // self.hash_bs) < self.geo.hash_end:
             raise TargetError("Hash device is too small")
-        if self.zero_digest is not None:
+        if self.ignore_zero_blocks:
             self.zero_digest = self.geo.zero_digest()
         self._fec_ctr()
         self.cache = {}
-        n = self.CACHE_BYTES // hbs
+        n = self.CACHE_BYTES // self.hash_bs
         if n < self.geo.levels + 1:
             n = self.geo.levels + 1
         self.ring = [None] * n
@@ -195,7 +224,7 @@ class VerityTarget(Target):
                     raise TargetError("Conflicting error handling parameters")
                 self.error_mode = OPT_ERROR_MODES[low]
             elif low == "ignore_zero_blocks":
-                self.zero_digest = True     # computed once the geometry is known
+                self.ignore_zero_blocks = True  # its digest needs the geometry
             elif low == "check_at_most_once":
                 if self.data_blocks > INT_MAX:
                     raise TargetError("device too large to use check_at_most_once")
@@ -252,7 +281,7 @@ class VerityTarget(Target):
         kr = get_keyring(ctx.mapper)
         if self.sig is None:
             if kr.require_signatures:
-                raise TargetError("Root hash verification failed", 126)
+                raise TargetError("Root hash verification failed", ENOKEY)
             return
         try:
             kr.verify_detached(root_hex.encode(), self.sig)
@@ -298,7 +327,7 @@ class VerityTarget(Target):
             opts.append(MODE_NAMES[self.mode])
         if self.error_mode != MODE_EIO:
             opts.append(ERROR_MODE_NAMES[self.error_mode])
-        if self.zero_digest is not None:
+        if self.ignore_zero_blocks:
             opts.append("ignore_zero_blocks")
         if self.validated is not None:
             opts.append("check_at_most_once")

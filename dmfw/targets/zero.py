@@ -1,4 +1,8 @@
-# dm-zero: reads return zeros, writes are discarded (as the kernel does).
+"""dm-zero: reads return zeros, writes are discarded (as the kernel does).
+
+Table:  zero            (no arguments)
+Status: (empty)
+"""
 
 from dmfw.target import Target, TargetError
 
