@@ -5,9 +5,7 @@
 
 from dmfw.errors import DMError, FormatError, EINVAL, ENODEV, EOPNOTSUPP
 from dmfw.lvm import disk, text
-
-# Segment types dmfw maps exactly as lvm2 does (dmfw.lvm.tables).
-SUPPORTED = ("striped", "mirror", "raid1", "thin-pool", "thin", "error", "zero")
+from dmfw.lvm.segment import SUPPORTED, segment, int_field as _int
 
 
 class LVMError(DMError):
@@ -22,13 +20,6 @@ def dm_name(vg, lv):
 
 def _nodash(u):
     return u.replace("-", "")
-
-
-def _int(sec, key, what):
-    v = sec.get(key)
-    if not isinstance(v, int) or v < 0:
-        raise FormatError("%s: missing or invalid %s" % (what, key))
-    return v
 
 
 def _strlist(sec, key):
@@ -68,179 +59,6 @@ def _is_type(lv, t):
     return bool(lv.segments) and lv.segments[0].type == t
 
 
-class Segment:
-    def __init__(self, lv, sec, vg):
-        what = "LV %s/%s %s" % (vg.name, lv.name, sec.name)
-        self.lv = lv
-        self.section = sec
-        self.start_extent = _int(sec, "start_extent", what)
-        self.extent_count = _int(sec, "extent_count", what)
-        t = sec.get("type")
-        if not isinstance(t, str):
-            raise FormatError("%s: missing segment type" % what)
-        # lvm2 appends segment flags to the type: "thin-pool+METADATA_FORMAT".
-        parts = t.split("+")
-        t = parts[0]
-        self.type = t
-        self.type_flags = parts[1:]
-        self.reshaping = bool([f for f in parts[1:] if "RESHAPE" in f])
-        self.stripe_count = 1
-        self.stripe_size = 0
-        self.areas = []                     # [(PV, first extent)]
-        self.lv_areas = []                  # [(LV, first extent)] once linked
-        self.log_lv = None
-        self.region_size = 0
-        self._lv_refs = []
-        self._log_ref = None
-        self._refs = {}                     # role -> LV name (thin, thin-pool)
-        self.refs = {}                      # role -> LV once linked
-        if t == "thin-pool":
-            for role, key in (("tmeta", "metadata"), ("tdata", "pool")):
-                v = sec.get(key)
-                if not isinstance(v, str):
-                    raise FormatError("%s: missing %s" % (what, key))
-                self._refs[role] = v
-            self.chunk_size = _int(sec, "chunk_size", what)
-            self.transaction_id = _int(sec, "transaction_id", what)
-            self.zero_new_blocks = sec.get("zero_new_blocks", 1)
-            self.discards = sec.get("discards", "passdown")
-        if t == "thin":
-            v = sec.get("thin_pool")
-            if not isinstance(v, str):
-                raise FormatError("%s: missing thin_pool" % what)
-            self._refs["pool"] = v
-            for key, role in (("external_origin", "external"), ("origin", "origin")):
-                v = sec.get(key)
-                if isinstance(v, str):
-                    self._refs[role] = v
-            self.device_id = _int(sec, "device_id", what)
-            self.transaction_id = _int(sec, "transaction_id", what)
-        self.raid_legs = []                 # [(rmeta LV or None, rimage LV)]
-        if t == "raid1":
-            n = _int(sec, "device_count", what)
-            lst = sec.get("raids")
-            if n < 2 or not isinstance(lst, list) or len(lst) != 2 * n or \
-                    [x for x in lst if not isinstance(x, str)]:
-                raise FormatError("%s: raids do not match device_count" % what)
-            self._raid_refs = [(lst[2 * i], lst[2 * i + 1]) for i in range(n)]
-            self.stripe_count = n
-            self.region_size = _int(sec, "region_size", what)
-            self.raid_opts = []
-            for key in ("min_recovery_rate", "max_recovery_rate", "writebehind"):
-                v = sec.get(key)
-                if isinstance(v, int) and v:
-                    self.raid_opts.append((key, v))
-            if sec.get("data_offset", 0):
-                self.reshaping = True
-        if t == "mirror":
-            n = _int(sec, "mirror_count", what)
-            lst = sec.get("mirrors")
-            if n < 1 or not isinstance(lst, list) or len(lst) != 2 * n:
-                raise FormatError("%s: mirrors do not match mirror_count" % what)
-            for i in range(n):
-                name = lst[2 * i]
-                le = lst[2 * i + 1]
-                if not isinstance(name, str) or not isinstance(le, int) or le < 0:
-                    raise FormatError("%s: bad mirror %d" % (what, i))
-                self._lv_refs.append((name, le))
-            self.stripe_count = n
-            self.region_size = _int(sec, "region_size", what)
-            log = sec.get("mirror_log")
-            self._log_ref = log if isinstance(log, str) else None
-        if t == "striped":
-            n = _int(sec, "stripe_count", what)
-            lst = sec.get("stripes")
-            if n < 1 or not isinstance(lst, list) or len(lst) != 2 * n:
-                raise FormatError("%s: stripes do not match stripe_count" % what)
-            if self.extent_count % n:
-                raise FormatError("%s: extent_count %d not divisible by %d stripes"
-                                  % (what, self.extent_count, n))
-            if n > 1:
-                self.stripe_size = _int(sec, "stripe_size", what)
-                if not self.stripe_size:
-                    raise FormatError("%s: zero stripe_size" % what)
-            self.stripe_count = n
-            per = self.extent_count // n
-            for i in range(n):
-                pvkey = lst[2 * i]
-                pe = lst[2 * i + 1]
-                if not isinstance(pvkey, str) or not isinstance(pe, int) or pe < 0:
-                    raise FormatError("%s: bad stripe %d" % (what, i))
-                pv = vg.pv_by_key.get(pvkey)
-                if pv is None:
-                    # A stripe on another LV (pvmove, layered LVs).
-                    self._lv_refs.append((pvkey, pe))
-                    continue
-                if pe + per > pv.pe_count:
-                    raise FormatError("%s: extents %d-%d beyond the %d of %s"
-                                      % (what, pe, pe + per - 1, pv.pe_count, pvkey))
-                self.areas.append((pv, pe))
-                pv.alloc += per
-
-    def link(self, vg, what):
-        """Resolve the LVs this segment is built on (after all LVs exist)."""
-        for name, le in self._lv_refs:
-            sub = vg.lv(name)
-            if sub is None or sub is self.lv:
-                raise FormatError("%s: unknown sub-LV %s" % (what, name))
-            if le + self.area_len() > sub.extents:
-                raise FormatError("%s: %s is shorter than the segment" % (what, name))
-            self.lv_areas.append((sub, le))
-        if self._log_ref is not None:
-            self.log_lv = vg.lv(self._log_ref)
-            if self.log_lv is None or self.log_lv is self.lv:
-                raise FormatError("%s: unknown mirror log %s" % (what, self._log_ref))
-        for meta, image in getattr(self, "_raid_refs", ()):
-            legs = []
-            for name in (meta, image):
-                sub = vg.lv(name)
-                if sub is None or sub is self.lv:
-                    raise FormatError("%s: unknown sub-LV %s" % (what, name))
-                legs.append(sub)
-            if legs[1].extents < self.extent_count:
-                raise FormatError("%s: %s is shorter than the segment" % (what, image))
-            self.raid_legs.append((legs[0], legs[1]))
-        for role, name in self._refs.items():
-            sub = vg.lv(name)
-            if sub is None or sub is self.lv:
-                raise FormatError("%s: unknown LV %s" % (what, name))
-            self.refs[role] = sub
-        if self.type == "thin" and not _is_type(self.refs["pool"], "thin-pool"):
-            raise FormatError("%s: %s is not a thin pool" % (what, self._refs["pool"]))
-
-    def sub_lvs(self):
-        """The LVs this segment's table refers to, in activation order."""
-        out = [lv for lv, _ in self.lv_areas]
-        if self.log_lv is not None:
-            out.insert(0, self.log_lv)
-        for meta, image in self.raid_legs:
-            out.append(meta)
-            out.append(image)
-        for role in ("tmeta", "tdata", "pool", "external"):
-            if role in self.refs:
-                out.append(self.refs[role])
-        return out
-
-    def type_name(self):
-        """As `lvs` shows it: a one-stripe `striped` segment is `linear`."""
-        if self.type == "striped" and self.stripe_count == 1:
-            return "linear"
-        return self.type
-
-    def usable_legs(self):
-        """raid1 legs whose image and metadata LVs are complete."""
-        return [leg for leg in self.raid_legs
-                if not leg[0].missing() and not leg[1].missing()]
-
-    def area_len(self):
-        if self.type in ("mirror", "raid1"):
-            return self.extent_count
-        return self.extent_count // self.stripe_count
-
-    def missing(self):
-        return [pv for pv, _ in self.areas if pv.dev is None]
-
-
 class LV:
     def __init__(self, name, sec, vg):
         self.vg = vg
@@ -261,7 +79,7 @@ class LV:
             s = sec.get("segment%d" % i)
             if not isinstance(s, text.Section):
                 raise FormatError("%s: segment%d missing" % (what, i))
-            self.segments.append(Segment(self, s, vg))
+            self.segments.append(segment(self, s, vg, "%s %s" % (what, s.name)))
         self.segments.sort(key=lambda s: s.start_extent)
         le = 0
         for s in self.segments:
@@ -324,7 +142,7 @@ class LV:
         if self._checking:
             return "LV %s is built on itself; not activating." % self.full_name()
         for s in self.segments:
-            if s.type not in SUPPORTED:
+            if not s.mapped:
                 return ("LV %s uses segment type \"%s\", which dmfw cannot map "
                         "(supported: %s); not activating."
                         % (self.full_name(), s.type, ", ".join(SUPPORTED)))
@@ -418,11 +236,19 @@ class VG:
         for lv in self.lvs:
             for seg in lv.segments:
                 seg.link(self, "LV %s/%s %s" % (self.name, lv.name, seg.section.name))
+        self._count_allocation()
         self.refusal = None       # why no LV of this VG may be activated
         self.copies = []          # [(seqno, checksum, "/dev/x")]
 
     def uuid_str(self):
         return disk.format_uuid(self.uuid)
+
+    def _count_allocation(self):
+        # The extents each PV gives to LVs (pvs' PFree, vgs' VFree).
+        for lv in self.lvs:
+            for seg in lv.segments:
+                for pv, _pe in seg.areas:
+                    pv.alloc += seg.area_len()
 
     def lv(self, name):
         for lv in self.lvs:
