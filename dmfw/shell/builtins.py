@@ -269,29 +269,28 @@ def _secs(s):
     return "%.3g" % s if s < 1 else "%.5g" % s
 
 
+def _hexnum(v):
+    # util-linux takes 0x-prefixed hex, or a number with a size suffix.
+    if v.startswith("0x"):
+        try:
+            return int(v[2:], 16)
+        except ValueError:
+            raise UsageError("hexdump: invalid number: '%s'" % v)
+    return _size(v)
+
+
 def cmd_hexdump(sh, argv):
-    args = argv[1:]
-    offset = 0
-    length = None
-    spec = None
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a == "-C":
-            i += 1
-        elif a in ("-s", "-n") and i + 1 < len(args):
-            v = _size(args[i + 1].replace("0x", "")) if not args[i + 1].startswith("0x") \
-                else int(args[i + 1], 16)
-            if a == "-s":
-                offset = v
-            else:
-                length = v
-            i += 2
-        else:
-            spec = a
-            i += 1
-    if spec is None:
+    from dmfw.shell.options import getopt
+    opts, args = getopt(argv, {"-C": 0, "--canonical": 0, "-s": 1, "--skip": 1,
+                               "-n": 1, "--length": 1},
+                        {"--canonical": "-C", "--skip": "-s", "--length": "-n"},
+                        "hexdump: invalid option -- '%s'",
+                        "hexdump: option requires an argument -- '%s'")
+    offset = _hexnum(opts["-s"]) if "-s" in opts else 0
+    length = _hexnum(opts["-n"]) if "-n" in opts else None
+    if len(args) != 1:
         raise UsageError("usage: hexdump -C [-s OFFSET] [-n LENGTH] DEV")
+    spec = args[0]
     dev = open_dev(sh, spec)
     size = dev.size_bytes()
     if offset > size:
