@@ -2,7 +2,7 @@
 # paths that lead to it (/dev/vda, /dev/mapper/x, /dev/VG/LV) and by
 # major:minor, which is how tables name lower devices.
 
-from dmfw.errors import DMError, ENODEV, EEXIST, ENOENT
+from dmfw.errors import DMError, ENODEV, EEXIST
 from dmfw.numbers import is_decimal
 
 # Linux's fixed block majors: loop devices, and the device mapper's
@@ -138,7 +138,7 @@ class DeviceRegistry:
         return m
 
 
-def resolve(registry, spec, image=None, write=False, create=False, warn=None):
+def resolve(registry, spec, image=None, write=False, warn=None):
     """The one way a command turns a device argument into a block device.
 
     In order: a device the registry has (`/dev/vdX`, `/dev/mapper/NAME`,
@@ -149,8 +149,8 @@ def resolve(registry, spec, image=None, write=False, create=False, warn=None):
     Anything else is an image file, and `image` says what it becomes:
     "loop" - attached as the next free loopN, read-only, so a table can name
     it (veritysetup open, systemd-dissect); "file" - a plain unregistered
-    device (dd, sha256sum, a hash image), opened read-write with `write`,
-    created first with `create`; None - refused."""
+    device (dd, sha256sum, a hash image), opened read-write with `write`;
+    None - refused."""
     dev = registry.find(spec)
     if dev is not None:
         return dev
@@ -169,9 +169,4 @@ def resolve(registry, spec, image=None, write=False, create=False, warn=None):
     if image != "file":
         raise DMError(ENODEV, "%s: No such device" % spec)
     from dmfw.blockdev import FileDevice
-    if create:
-        try:
-            open(spec, "ab").close()
-        except OSError:
-            raise DMError(ENOENT, "%s: cannot create" % spec)
     return FileDevice(spec, readonly=not write)

@@ -68,7 +68,8 @@ def test_resolver_images_as_loop_devices_or_files(tmp_path):
     other = tmp_path / "other.img"
     other.write_bytes(b"\0" * 4096)
     assert resolve(reg, str(other), image="loop").name == "loop1"
-    f = resolve(reg, str(tmp_path / "new.img"), image="file", write=True, create=True)
+    (tmp_path / "new.img").write_bytes(b"")
+    f = resolve(reg, str(tmp_path / "new.img"), image="file", write=True)
     assert f.nr_sectors == 0 and not f.readonly and reg.find(f.name) is None
     with pytest.raises(DMError):
         resolve(reg, str(tmp_path / "missing.img"), image="file")

@@ -22,10 +22,12 @@ def _str_field(sec, key, what):
     return v
 
 
-def _pairs(sec, key, n, what, noun):
-    """lvm2's `key = ["name", extent, ...]` lists of `n` (name, extent)."""
+def _pairs(sec, key, what, noun):
+    """lvm2's `key = ["name", extent, ...]` list of `<noun>_count` (name,
+    extent) pairs: mirrors, stripes."""
+    n = int_field(sec, noun + "_count", what)
     lst = sec.get(key)
-    if not isinstance(lst, list) or len(lst) != 2 * n:
+    if n < 1 or not isinstance(lst, list) or len(lst) != 2 * n:
         raise FormatError("%s: %s do not match %s_count" % (what, key, noun))
     out = []
     for i in range(n):
@@ -132,10 +134,8 @@ class StripedSegment(Segment):
     mapped = True
 
     def parse(self, sec, vg, what):
-        n = int_field(sec, "stripe_count", what)
-        if n < 1:
-            raise FormatError("%s: stripes do not match stripe_count" % what)
-        stripes = _pairs(sec, "stripes", n, what, "stripe")
+        stripes = _pairs(sec, "stripes", what, "stripe")
+        n = len(stripes)
         if self.extent_count % n:
             raise FormatError("%s: extent_count %d not divisible by %d stripes"
                               % (what, self.extent_count, n))
@@ -161,11 +161,8 @@ class MirrorSegment(Segment):
     mapped = True
 
     def parse(self, sec, vg, what):
-        n = int_field(sec, "mirror_count", what)
-        if n < 1:
-            raise FormatError("%s: mirrors do not match mirror_count" % what)
-        self.lv_refs = _pairs(sec, "mirrors", n, what, "mirror")
-        self.stripe_count = n
+        self.lv_refs = _pairs(sec, "mirrors", what, "mirror")
+        self.stripe_count = len(self.lv_refs)
         self.region_size = int_field(sec, "region_size", what)
         log = sec.get("mirror_log")
         self.log_ref = log if isinstance(log, str) else None

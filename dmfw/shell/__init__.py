@@ -58,10 +58,10 @@ class Shell:
     def attach(self, devpath, filepath, readonly=False, devno=None):
         return self.devices.attach(devpath, filepath, readonly, devno, self.error)
 
-    def resolve(self, spec, image=None, write=False, create=False):
+    def resolve(self, spec, image=None, write=False):
         """dmfw.devices.resolve() with this shell's registry and warnings."""
         from dmfw.devices import resolve
-        return resolve(self.devices, spec, image, write, create, self.error)
+        return resolve(self.devices, spec, image, write, self.error)
 
     def scan_sys(self):
         """Attach the real disks the kernel shows (guest / real hardware),
@@ -89,7 +89,7 @@ class Shell:
             if name.startswith("ram") or name in self.devices.by_name:
                 continue
             size = read_text("/sys/block/%s/size" % name)
-            if not size or not size.strip().isdigit() or int(size) == 0:
+            if not size or not is_decimal(size.strip()) or int(size) == 0:
                 continue
             try:
                 self.devices.attach_sysfs(name, self.error)

@@ -136,7 +136,8 @@ def _num(opts, key, what=None):
 
 
 def _device(sh, spec, write=False, create=False, loop=False):
-    # An image file for a table goes on a loop device (read-only) so the
+    # A hash image is created here, with veritysetup's own message; an
+    # image file for a table goes on a loop device (read-only) so the
     # table can name it as major:minor, as veritysetup open does.
     if create and not spec.startswith("/dev/") and sh.devices.find(spec) is None:
         try:
