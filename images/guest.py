@@ -29,6 +29,9 @@ SUITE = "trixie"
 PACKAGES = [
     "busybox-static", "micropython", "dmsetup", "lvm2", "cryptsetup-bin",
     "keyutils", "kmod", "util-linux",
+    # Not copied into the initramfs: the host runs trixie's mkfs.erofs in the rootfs
+    # (chroot) for the compressors the host's erofs-utils lacks.
+    "erofs-utils",
 ]
 
 # Binaries copied into the initramfs with the shared libraries they link to.
@@ -50,6 +53,8 @@ MODULES = [
     "crc32c_generic", "raid1",
     "dm_delay", "dm_integrity", "loop", "vfat", "nls_cp437", "nls_iso8859_1",
     "xts", "algif_skcipher", "algif_hash",
+    # The kernel's own readers of the filesystems dmfw reads (the oracle for dmfw/fs).
+    "squashfs", "erofs", "ext4",
 ]
 
 # Bump when the build steps below change in a way the lists above do not show.

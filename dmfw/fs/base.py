@@ -1,0 +1,280 @@
+# What every read-only file system reader in dmfw/fs offers, and what it gets
+# for free. A reader (squashfs, erofs, ext4, fat) subclasses FileSystem and
+# implements five inode-level calls; path walking, symlinks, `..`, loop limits,
+# streaming file objects and the MicroPython vfs protocol are done once, here.
+#
+# Reader contract (all errors are dmfw.errors.DMError subclasses, never others):
+#   kind            blkid's TYPE: "squashfs", "erofs", "ext2", "ext3", "ext4", "vfat"
+#   dev             the block device (pread(offset, n) -> bytes)
+#   block_size      the file system's block size in bytes (blkid's BLOCK_SIZE)
+#   uuid, label     str or None, formatted as blkid prints them
+#   root()          -> Inode of "/"
+#   entries(dir)    -> iterable of (name: bytes, child) for a directory Inode, without
+#                      "." and ".."; child is an Inode or anything inode(child) takes
+#   inode(ref)      -> Inode for a child reference from entries() (identity if Inode)
+#   lookup_child(dir, name: bytes) -> Inode or None; the default scans entries(),
+#                      readers with indexes (htree, squashfs dir index) may override
+#   read_link(ino)  -> bytes, the target of a symlink Inode
+#   read(ino, pos, n) -> bytes: up to n bytes at pos of a regular file (0 <= pos);
+#                      fewer only at end of file; b"" at or past the end. Must stream:
+#                      memory bounded by a block (and the reader's stated caches).
+#
+# Inode attributes a reader fills in: ino, mode (st_mode with S_IFMT bits), nlink, uid,
+# gid, size, mtime (seconds since the epoch, UTC; atime/ctime default to it), and for
+# device nodes rdev_major/rdev_minor.
+
+from dmfw.errors import DMError, ENOENT, EINVAL
+
+ENOTDIR = 20
+EISDIR = 21
+ELOOP = 40
+ENAMETOOLONG = 36
+
+S_IFMT = 0o170000
+S_IFSOCK = 0o140000
+S_IFLNK = 0o120000
+S_IFREG = 0o100000
+S_IFBLK = 0o060000
+S_IFDIR = 0o040000
+S_IFCHR = 0o020000
+S_IFIFO = 0o010000
+
+# Linux's limits: 40 symlinks per path walk (MAXSYMLINKS), 4095-byte paths.
+MAXSYMLINKS = 40
+PATH_MAX = 4096
+
+
+def s_isdir(mode):
+    return (mode & S_IFMT) == S_IFDIR
+
+
+def s_isreg(mode):
+    return (mode & S_IFMT) == S_IFREG
+
+
+def s_islnk(mode):
+    return (mode & S_IFMT) == S_IFLNK
+
+
+class Inode:
+    ino = 0
+    mode = 0
+    nlink = 1
+    uid = 0
+    gid = 0
+    size = 0
+    mtime = 0
+    atime = None
+    ctime = None
+    rdev_major = 0
+    rdev_minor = 0
+
+    def is_dir(self):
+        return s_isdir(self.mode)
+
+    def is_reg(self):
+        return s_isreg(self.mode)
+
+    def is_lnk(self):
+        return s_islnk(self.mode)
+
+
+def decode_name(raw):
+    """A directory entry's bytes as str. Linux names are bytes; names that are not
+    UTF-8 keep their bytes visible as \\xNN escapes instead of failing the listing."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeError:
+        return "".join(chr(b) if b < 0x80 else "\\x%02x" % b for b in raw)
+
+
+def split_path(path):
+    if len(path) >= PATH_MAX:
+        raise DMError(ENAMETOOLONG, "%s: file name too long" % path[:64])
+    return [p for p in path.split("/") if p and p != "."]
+
+
+class FileSystem:
+    kind = "?"
+    block_size = 0
+    uuid = None
+    label = None
+    dev = None
+
+    # --- what readers implement (see the contract above) ---
+    def root(self):
+        raise DMError(EINVAL, "no root")
+
+    def entries(self, dir_inode):
+        return ()
+
+    def inode(self, ref):
+        return ref
+
+    def lookup_child(self, dir_inode, name):
+        for raw, ref in self.entries(dir_inode):
+            if raw == name:
+                return self.inode(ref)
+        return None
+
+    def read_link(self, inode):
+        raise DMError(EINVAL, "not a symlink")
+
+    def read(self, inode, pos, n):
+        return b""
+
+    # --- what every reader gets ---
+    def lookup(self, path, follow=True):
+        """The Inode at `path` (absolute, or relative to the root). Symlinks in the
+        middle are always followed, the last one only when `follow`; `..` goes to the
+        walked parent, never above the root, as in a chroot."""
+        stack = [self.root()]
+        todo = split_path(path)
+        todo.reverse()
+        links = 0
+        while todo:
+            part = todo.pop()
+            if part == "..":
+                if len(stack) > 1:
+                    stack.pop()
+                continue
+            cur = stack[-1]
+            if not cur.is_dir():
+                raise DMError(ENOTDIR, "%s: not a directory" % path)
+            child = self.lookup_child(cur, part.encode())
+            if child is None:
+                raise DMError(ENOENT, "%s: no such file or directory" % path)
+            if child.is_lnk() and (todo or follow):
+                links += 1
+                if links > MAXSYMLINKS:
+                    raise DMError(ELOOP, "%s: too many levels of symbolic links" % path)
+                target = decode_name(self.read_link(child))
+                if target.startswith("/"):
+                    stack = stack[:1]
+                parts = split_path(target)
+                parts.reverse()
+                todo.extend(parts)
+                continue
+            stack.append(child)
+        return stack[-1]
+
+    def stat(self, path):
+        return self.lookup(path, True)
+
+    def lstat(self, path):
+        return self.lookup(path, False)
+
+    def scandir(self, path="/"):
+        """[(name, Inode)] of a directory, in the file system's own order."""
+        d = self.lookup(path)
+        if not d.is_dir():
+            raise DMError(ENOTDIR, "%s: not a directory" % path)
+        return [(decode_name(raw), self.inode(ref)) for raw, ref in self.entries(d)]
+
+    def listdir(self, path="/"):
+        return [name for name, _ in self.scandir(path)]
+
+    def readlink(self, path):
+        ino = self.lookup(path, False)
+        if not ino.is_lnk():
+            raise DMError(EINVAL, "%s: not a symbolic link" % path)
+        return decode_name(self.read_link(ino))
+
+    def open(self, path, mode="rb"):
+        if "w" in mode or "a" in mode or "+" in mode or "x" in mode:
+            raise DMError(30, "%s: read-only file system" % path)
+        ino = self.lookup(path)
+        if ino.is_dir():
+            raise DMError(EISDIR, "%s: is a directory" % path)
+        if not ino.is_reg():
+            raise DMError(EINVAL, "%s: not a regular file" % path)
+        return File(self, ino, path, "b" not in mode)
+
+
+SEEK_SET, SEEK_CUR, SEEK_END = 0, 1, 2
+
+
+class File:
+    """A read-only stream over one regular file; reads go straight to the reader's
+    read(), so memory stays bounded by the caller's request and the reader's caches."""
+
+    def __init__(self, fs, inode, path="", text=False):
+        self.fs = fs
+        self.inode = inode
+        self.name = path
+        self.pos = 0
+        self.text = text
+        self.closed = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self.closed = True
+
+    def tell(self):
+        return self.pos
+
+    def seek(self, off, whence=SEEK_SET):
+        if whence == SEEK_CUR:
+            off += self.pos
+        elif whence == SEEK_END:
+            off += self.inode.size
+        elif whence != SEEK_SET:
+            raise DMError(EINVAL, "seek: bad whence")
+        if off < 0:
+            raise DMError(EINVAL, "%s: seek before the start" % self.name)
+        self.pos = off
+        return off
+
+    def readinto(self, buf, n=-1):
+        want = len(buf) if n < 0 else min(n, len(buf))
+        mv = memoryview(buf)
+        got = 0
+        while got < want:
+            chunk = self.fs.read(self.inode, self.pos, want - got)
+            if not chunk:
+                break
+            mv[got:got + len(chunk)] = chunk
+            got += len(chunk)
+            self.pos += len(chunk)
+        return got
+
+    def read(self, n=-1):
+        if n is None or n < 0:
+            n = max(0, self.inode.size - self.pos)
+        parts = []
+        left = n
+        while left > 0:
+            chunk = self.fs.read(self.inode, self.pos, left)
+            if not chunk:
+                break
+            parts.append(chunk)
+            self.pos += len(chunk)
+            left -= len(chunk)
+        data = b"".join(parts)
+        return data.decode() if self.text else data
+
+    def readline(self):
+        out = bytearray()
+        while True:
+            c = self.fs.read(self.inode, self.pos, 1)
+            if not c:
+                break
+            self.pos += 1
+            out += c
+            if c == b"\n":
+                break
+        return out.decode() if self.text else bytes(out)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
