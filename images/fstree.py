@@ -27,7 +27,7 @@ import stat
 import sys
 
 # Bump when the generator changes.
-TREE_VERSION = 1
+TREE_VERSION = 2
 MTIME = 1700000000  # 2023-11-14 22:13:20 UTC
 
 WORDS = (b"the quick brown fox jumps over lazy dog kernel verity squashfs erofs ext4 "
@@ -57,8 +57,9 @@ def _mixed(rng, n):
 def _write(path, data, mode=0o644, uid=0, gid=0, mtime=MTIME):
     with open(path, "wb") as f:
         f.write(data)
-    os.chmod(path, mode)
+    # chown before chmod: chown clears the set-user-ID bit.
     os.chown(path, uid, gid)
+    os.chmod(path, mode)
     os.utime(path, (mtime, mtime))
 
 
@@ -140,8 +141,8 @@ def generate(root, name):
     _write(j(perms, "nobody"), b"n\n", 0o640, 65534, 65534)
     _write(j(perms, "exec"), b"#!/bin/sh\n", 0o755, 0, 100)
     os.makedirs(j(perms, "private"))
-    os.chmod(j(perms, "private"), 0o700)
     os.chown(j(perms, "private"), 1000, 1000)
+    os.chmod(j(perms, "private"), 0o2750)
     # Creating entries touched the directories: one fixed mtime for everything but
     # text.txt, which keeps its own so readers are seen to report per-inode times.
     for dirpath, dirnames, filenames in os.walk(root, topdown=False):

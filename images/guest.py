@@ -39,7 +39,7 @@ BINARIES = [
     "usr/bin/busybox", "usr/bin/micropython", "usr/sbin/dmsetup", "usr/sbin/lvm",
     "usr/sbin/cryptsetup", "usr/sbin/veritysetup", "usr/sbin/integritysetup",
     "usr/bin/keyctl", "usr/sbin/blockdev", "usr/sbin/losetup", "usr/bin/sha256sum",
-    "usr/bin/dd", "usr/bin/cmp", "usr/bin/stat",
+    "usr/bin/dd", "usr/bin/cmp", "usr/bin/stat", "usr/sbin/blkid",
 ]
 
 # Modules the guest loads; each must exist as a module or be built in.  virtio-pci and

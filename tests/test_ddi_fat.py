@@ -1,6 +1,6 @@
-# The pure-Python FAT reader (CPython's stand-in for MicroPython's VfsFat)
+# dmfw's FAT reader (the same on CPython and MicroPython, behind dmfw/fs/base.py)
 # against file systems made by mkfs.vfat and filled by mtools, for each FAT
-# width; and the same listing/content from MicroPython's own VfsFat.
+# width; and under MicroPython against the port's own FatFs (vfs.VfsFat).
 
 import hashlib
 import os
@@ -11,7 +11,6 @@ import pytest
 
 from dmfw.blockdev import FileDevice, MemoryDevice
 from dmfw.errors import DMError, FormatError
-from dmfw.fs import _Native
 from dmfw.fs.fat import FatFS
 from images.fat import make_fat, mtools_env
 from images.ddi import content_stream
@@ -47,9 +46,9 @@ def mtools_tree(path):
 
 def walk(fs, path="/"):
     out = []
-    for name, is_dir, size in fs.listdir(path):
+    for name, ino in fs.scandir(path):
         p = path.rstrip("/") + "/" + name
-        if is_dir:
+        if ino.is_dir():
             out.append(p + "/")
             out.extend(walk(fs, p))
         else:
@@ -69,15 +68,16 @@ def fat(request, tmp_path_factory):
 def test_kind_and_tree(fat):
     bits, path = fat
     fs = FatFS(FileDevice(path, readonly=True))
-    assert fs.kind == "FAT%d" % bits
-    mine = sorted(p for p in walk(_Native(fs)) if not p.endswith("/"))
+    assert fs.kind == "vfat" and fs.version == "FAT%d" % bits
+    assert fs.label == "T%d" % bits
+    mine = sorted(p for p in walk(fs) if not p.endswith("/"))
     assert mine == mtools_tree(path)
     assert sorted(p[1:] for p in mine) == sorted(FILES)
 
 
 def test_content_and_case(fat):
     bits, path = fat
-    fs = _Native(FatFS(FileDevice(path, readonly=True)))
+    fs = FatFS(FileDevice(path, readonly=True))
     for name, data in FILES.items():
         with fs.open(name) as f:
             assert f.read() == data
@@ -95,7 +95,8 @@ def test_content_and_case(fat):
 
 def test_errors(fat):
     bits, path = fat
-    fs = _Native(FatFS(FileDevice(path, readonly=True)))
+    fs = FatFS(FileDevice(path, readonly=True))
+    assert fs.stat("dir").is_dir() and fs.stat("README").size == len(FILES["README"])
     with pytest.raises(DMError, match="no such file"):
         fs.open("nope")
     with pytest.raises(DMError, match="is a directory"):
@@ -116,7 +117,7 @@ def test_loop_in_chain(tmp_path):
     path = str(tmp_path / "f.img")
     make_fat(path, 4096, {"big.bin": _blob("x", 20000)}, bits=12, label="T12")
     fs = FatFS(FileDevice(path))
-    e = [x for x in fs.listdir("/") if x.name == "big.bin"][0]
+    e = fs.stat("big.bin")
     c = e.cluster
     off = fs.fat_start + c + (c >> 1)
     with open(path, "r+b") as f:
@@ -126,31 +127,37 @@ def test_loop_in_chain(tmp_path):
         f.seek(off)
         f.write(v.to_bytes(2, "little"))
     with pytest.raises(FormatError, match="loops|shorter"):
-        FatFS(FileDevice(path, readonly=True)).open("big.bin")
+        FatFS(FileDevice(path, readonly=True)).open("big.bin").read()
 
 
 @pytest.mark.micropython
-def test_micropython_vfsfat_agrees(fat):
-    # MicroPython reads the same image through its own FatFs (open_fs picks
-    # VfsFat there): same tree, same checksums.
+def test_micropython_reader_agrees_with_vfsfat(fat):
+    # Under MicroPython, dmfw's reader and the port's own FatFs (vfs.VfsFat, the
+    # oracle) list the same tree with the same checksums.
     from shellrun import micropython, ROOT
     if micropython() is None:
         pytest.skip("no micropython")
     bits, path = fat
     prog = ("from dmfw.blockdev import FileDevice\nfrom dmfw.fs import open_fs\n"
-            "import hashlib, binascii\n"
-            "fs = open_fs(FileDevice(%r, readonly=True))\n"
-            "def walk(p):\n"
-            "    for n, d, s in sorted(fs.listdir(p)):\n"
+            "import hashlib, binascii, vfs\n"
+            "dev = FileDevice(%r, readonly=True)\n"
+            "fs = open_fs(dev)\nref = vfs.VfsFat(dev)\n"
+            "def walk(p, ls, isdir, opener, tag):\n"
+            "    for n, d in sorted(ls(p)):\n"
             "        q = p.rstrip('/') + '/' + n\n"
-            "        if d:\n            walk(q)\n"
+            "        if d:\n            walk(q, ls, isdir, opener, tag)\n"
             "        else:\n"
-            "            h = hashlib.sha256(fs.open(q).read()).digest()\n"
-            "            print(q, binascii.hexlify(h).decode())\n"
-            "print(type(fs).__name__)\nwalk('/')\n") % path
+            "            h = hashlib.sha256(opener(q).read()).digest()\n"
+            "            print(tag, q, binascii.hexlify(h).decode())\n"
+            "walk('/', lambda p: [(n, i.is_dir()) for n, i in fs.scandir(p)], None,\n"
+            "     lambda q: fs.open(q), 'dmfw')\n"
+            "walk('/', lambda p: [(e[0], e[1] == 0x4000) for e in ref.ilistdir(p)], None,\n"
+            "     lambda q: ref.open(q, 'rb'), 'vfat')\n") % path
     p = subprocess.run([micropython(), "-c", prog], capture_output=True, text=True,
                        env=dict(os.environ, MICROPYPATH=ROOT), cwd=ROOT, timeout=120)
     lines = p.stdout.splitlines()
-    assert lines[0] == "VfsFatFS", p.stdout + p.stderr
     want = sorted("/%s %s" % (n, hashlib.sha256(d).hexdigest()) for n, d in FILES.items())
-    assert sorted(lines[1:]) == want
+    mine = sorted(l.split(" ", 1)[1] for l in lines if l.startswith("dmfw "))
+    ref = sorted(l.split(" ", 1)[1] for l in lines if l.startswith("vfat "))
+    assert mine == want, p.stdout + p.stderr
+    assert ref == want

@@ -193,9 +193,9 @@ def test_fat_mutations(patches):
     try:
         fs = FatFS(MemoryDevice(img))
         for d in ("/", "/A Long Directory"):
-            for e in fs.listdir(d):
+            for name, e in fs.scandir(d):
                 if not e.is_dir():
-                    f = fs.open(d + "/" + e.name)
+                    f = fs.open(d + "/" + name)
                     f.read()
     except DMError:
         pass

@@ -1,62 +1,174 @@
-"""Read-only file system access on block devices (FAT today)."""
+# Read-only file systems on any dmfw block device: one interface (dmfw/fs/base.py)
+# for every reader, the type found from the superblock, and mounts: the shell's own
+# table (the same on CPython and MicroPython) and, on MicroPython, the port's VFS so
+# firmware code can open("/mnt/boot/Image", "rb") after a mount.
+
+from dmfw.errors import DMError, FormatError, EINVAL, EBUSY, ENODEV
+
+# blkid TYPE -> (module, class). ext2/ext3/ext4 are one reader that names its kind.
+READERS = {
+    "squashfs": ("dmfw.fs.squashfs", "SquashFS"),
+    "erofs": ("dmfw.fs.erofs", "ErofsFS"),
+    "ext4": ("dmfw.fs.ext4", "ExtFS"),
+    "ext3": ("dmfw.fs.ext4", "ExtFS"),
+    "ext2": ("dmfw.fs.ext4", "ExtFS"),
+    "vfat": ("dmfw.fs.fat", "FatFS"),
+}
+# What `mount -t` accepts, as Linux names them.
+TYPES = ("squashfs", "erofs", "ext4", "ext3", "ext2", "vfat")
+
+SQUASHFS_MAGIC = b"hsqs"
+EROFS_MAGIC = b"\xe2\xe1\xf5\xe0"
+EXT_MAGIC = b"\x53\xef"
 
 
-def open_fs(dev):
-    """A read-only file system object for `dev` with listdir(path) ->
-    [(name, is_dir, size)] and open(path) -> file with read/readinto.
-    MicroPython uses its vfs.VfsFat (the block protocol is all it needs);
-    elsewhere dmfw's own FAT reader."""
+def detect(dev):
+    """The file system family on `dev` from its magic numbers ("squashfs", "erofs",
+    "ext4" for any ext2/3/4, "vfat"), or None. Cheap: reads the first 2 KiB."""
+    n = min(2048, dev.nr_sectors << 9)
+    if n < 512:
+        return None
+    head = dev.pread(0, n)
+    if head[0:4] == SQUASHFS_MAGIC:
+        return "squashfs"
+    if len(head) >= 1028 and head[1024:1028] == EROFS_MAGIC:
+        return "erofs"
+    if len(head) >= 1082 and head[1080:1082] == EXT_MAGIC:
+        return "ext4"
+    if head[510:512] == b"\x55\xaa" and head[0] in (0xEB, 0xE9) and \
+            (head[54:57] == b"FAT" or head[82:87] == b"FAT32"):
+        return "vfat"
+    return None
+
+
+def reader_class(kind):
+    entry = READERS.get(kind)
+    if entry is None:
+        raise DMError(ENODEV, "unknown filesystem type '%s'" % kind)
+    try:
+        mod = __import__(entry[0], None, None, [entry[1]])
+    except ImportError as e:
+        raise DMError(ENODEV, "filesystem type %s is not available (%s)" % (kind, e))
+    return getattr(mod, entry[1])
+
+
+def open_fs(dev, kind=None):
+    """The read-only FileSystem on `dev`; `kind` (mount -t) must match what is there."""
+    found = detect(dev)
+    if found is None:
+        if kind is not None:
+            raise FormatError("%s: wrong fs type, bad superblock (no %s found)"
+                              % (dev.name, kind))
+        raise FormatError("%s: no known filesystem (squashfs, erofs, ext2/3/4, vfat)"
+                          % dev.name)
+    if kind is not None and READERS.get(kind, (None,))[0] != READERS[found][0]:
+        if kind not in READERS:
+            raise DMError(ENODEV, "unknown filesystem type '%s'" % kind)
+        raise FormatError("%s: wrong fs type: %s, not %s" % (dev.name, found, kind))
+    fs = reader_class(found)(dev)
+    if kind in ("ext2", "ext3") and fs.kind == "ext4" and getattr(fs, "needs_ext4", False):
+        raise FormatError("%s: couldn't mount as %s due to feature incompatibilities"
+                          % (dev.name, kind))
+    return fs
+
+
+def _norm(path):
+    parts = []
+    for p in path.split("/"):
+        if p == "..":
+            if parts:
+                parts.pop()
+        elif p and p != ".":
+            parts.append(p)
+    return "/" + "/".join(parts)
+
+
+class Mounts:
+    """Mount points -> (FileSystem, device). `resolve(path)` finds the file system
+    holding an absolute path (longest mount point first) and the path inside it."""
+
+    def __init__(self):
+        self.table = []         # [(dir, fs, dev)] in mount order
+
+    def mount(self, fs, dev, path):
+        path = _norm(path)
+        for d, _f, dv in self.table:
+            if d == path:
+                raise DMError(EBUSY, "%s: mount point busy" % path)
+            if dv is dev:
+                raise DMError(EBUSY, "/dev/%s already mounted on %s" % (dev.name, d))
+        _vfs_mount(fs, path)
+        self.table.append((path, fs, dev))
+
+    def umount(self, path):
+        path = _norm(path)
+        for i in range(len(self.table)):
+            d, _f, dev = self.table[i]
+            if d == path or "/dev/" + dev.name == path:
+                for other, _g, _h in self.table:
+                    if other != d and other.startswith(d.rstrip("/") + "/"):
+                        raise DMError(EBUSY, "%s: target is busy" % d)
+                _vfs_umount(d)
+                del self.table[i]
+                return d
+        raise DMError(EINVAL, "%s: not mounted" % path)
+
+    def holding(self, dev):
+        """The mount point of `dev`, or None (a mounted device is busy for dmsetup)."""
+        for d, _f, dv in self.table:
+            if dv is dev:
+                return d
+        return None
+
+    def device_of(self, fs):
+        for _d, f, dev in self.table:
+            if f is fs:
+                return dev
+        return None
+
+    def resolve(self, path):
+        """(fs, path inside it) for an absolute path, or (None, path) when no mount
+        holds it."""
+        path = _norm(path)
+        best = None
+        for d, fs, _dev in self.table:
+            if path == d or path.startswith(d.rstrip("/") + "/"):
+                if best is None or len(d) > len(best[0]):
+                    best = (d, fs)
+        if best is None:
+            return None, path
+        return best[1], path[len(best[0].rstrip("/")):] or "/"
+
+
+def _vfs():
     try:
         import vfs
-        VfsFat = vfs.VfsFat
+        vfs.mount
+        return vfs
     except (ImportError, AttributeError):
-        VfsFat = None
-    if VfsFat is not None:
-        from dmfw.fs.vfsfat import VfsFatFS
-        return VfsFatFS(VfsFat, dev)
-    from dmfw.fs.fat import FatFS
-    return _Native(FatFS(dev))
+        return None
 
 
-class _Native:
-    def __init__(self, fs):
-        self.fs = fs
-        self.kind = fs.kind
-
-    def listdir(self, path="/"):
-        return [(e.name, e.is_dir(), e.size) for e in self.fs.listdir(path)]
-
-    def open(self, path):
-        return self.fs.open(path)
-
-
-def mount(dev, path):
-    """Mount the FAT on `dev` read-only at `path` in MicroPython's VFS, so
-    any code (a kernel loader) can open files below it. Only MicroPython has
-    a VFS to mount into."""
-    from dmfw.errors import DMError, FormatError, EOPNOTSUPP, EBUSY
+def _vfs_mount(fs, path):
+    # Only MicroPython has a VFS to mount into; CPython's shell uses the table alone.
+    from dmfw.compat import is_micropython
+    if not is_micropython():
+        return
+    v = _vfs()
+    if v is None:
+        return
+    from dmfw.fs.vfs import VfsReader
     try:
-        import vfs
-        VfsFat = vfs.VfsFat
-    except (ImportError, AttributeError):
-        raise DMError(EOPNOTSUPP, "mount needs MicroPython's vfs; use ddi ls/cat")
-    try:
-        fs = VfsFat(dev)
-    except OSError as e:
-        raise FormatError("%s: not a FAT file system (%s)" % (dev.name, e))
-    try:
-        vfs.mount(fs, path, readonly=True)
+        v.mount(VfsReader(fs), path, readonly=True)
     except OSError as e:
         raise DMError(EBUSY, "%s: cannot mount (%s)" % (path, e))
 
 
-def umount(path):
-    from dmfw.errors import DMError, EOPNOTSUPP, EINVAL
-    try:
-        import vfs
-    except ImportError:
-        raise DMError(EOPNOTSUPP, "umount needs MicroPython's vfs")
-    try:
-        vfs.umount(path)
-    except OSError:
-        raise DMError(EINVAL, "%s: not mounted" % path)
+def _vfs_umount(path):
+    from dmfw.compat import is_micropython
+    v = _vfs() if is_micropython() else None
+    if v is not None:
+        try:
+            v.umount(path)
+        except OSError:
+            pass

@@ -18,10 +18,13 @@
 #   read(ino, pos, n) -> bytes: up to n bytes at pos of a regular file (0 <= pos);
 #                      fewer only at end of file; b"" at or past the end. Must stream:
 #                      memory bounded by a block (and the reader's stated caches).
+#   readinto(ino, pos, mv) -> int (optional): the same into a memoryview, for readers
+#                      that can fill the caller's buffer without a copy (FAT).
 #
 # Inode attributes a reader fills in: ino, mode (st_mode with S_IFMT bits), nlink, uid,
-# gid, size, mtime (seconds since the epoch, UTC; atime/ctime default to it), and for
-# device nodes rdev_major/rdev_minor.
+# gid, size, mtime (seconds since the epoch, UTC; atime/ctime default to it), for
+# device nodes rdev_major/rdev_minor, and blocks (st_blocks, 512-byte units, as the
+# Linux driver computes it; None means ceil(size / 512)).
 
 from dmfw.errors import DMError, ENOENT, EINVAL
 
@@ -68,6 +71,10 @@ class Inode:
     ctime = None
     rdev_major = 0
     rdev_minor = 0
+    blocks = None
+
+    def st_blocks(self):
+        return self.blocks if self.blocks is not None else (self.size + 511) >> 9
 
     def is_dir(self):
         return s_isdir(self.mode)
@@ -122,6 +129,11 @@ class FileSystem:
 
     def read(self, inode, pos, n):
         return b""
+
+    def readinto(self, inode, pos, mv):
+        chunk = self.read(inode, pos, len(mv))
+        mv[:len(chunk)] = chunk
+        return len(chunk)
 
     # --- what every reader gets ---
     def lookup(self, path, follow=True):
@@ -235,28 +247,25 @@ class File:
         mv = memoryview(buf)
         got = 0
         while got < want:
-            chunk = self.fs.read(self.inode, self.pos, want - got)
-            if not chunk:
+            k = self.fs.readinto(self.inode, self.pos, mv[got:want])
+            if not k:
                 break
-            mv[got:got + len(chunk)] = chunk
-            got += len(chunk)
-            self.pos += len(chunk)
+            got += k
+            self.pos += k
         return got
 
     def read(self, n=-1):
-        if n is None or n < 0:
-            n = max(0, self.inode.size - self.pos)
-        parts = []
-        left = n
-        while left > 0:
-            chunk = self.fs.read(self.inode, self.pos, left)
-            if not chunk:
-                break
-            parts.append(chunk)
-            self.pos += len(chunk)
-            left -= len(chunk)
-        data = b"".join(parts)
-        return data.decode() if self.text else data
+        """Up to n bytes (all to the end with n < 0), in one buffer sized once: a
+        firmware heap holds a kernel image once, not in pieces and then joined. The
+        result is a bytearray (bytes-like, what hashlib and struct take)."""
+        left = max(0, self.inode.size - self.pos)
+        if n is None or n < 0 or n > left:
+            n = left
+        buf = bytearray(n)
+        k = self.readinto(buf)
+        if k < n:
+            buf = buf[:k]
+        return buf.decode() if self.text else buf
 
     def readline(self):
         out = bytearray()

@@ -1,15 +1,17 @@
-# A small read-only FAT12/16/32 reader over the block protocol. MicroPython
-# firmware uses its own vfs.VfsFat; this exists so CPython (host tests,
-# benchmarks) reads files out of a verified device through the same dmfw
-# calls. Long file names (VFAT) and the NT lower-case bits are honoured;
-# lookups are case-insensitive, as FAT is. Anything malformed is a
-# FormatError, never an exception of another kind.
+# A small read-only FAT12/16/32 reader over the block protocol, behind the
+# file system contract of dmfw/fs/base.py (the same on MicroPython and CPython,
+# so firmware and host read a verified device alike). Long file names (VFAT)
+# and the NT lower-case bits are honoured; lookups are case-insensitive, as FAT
+# is. Metadata as Linux's vfat shows it with default mount options: owner 0:0,
+# mode 0755 (0555 for read-only entries), times in UTC, directories' link count
+# 2 + subdirectories. Anything malformed is a FormatError.
+#
+# Caches: the whole FAT when it is at most FAT_CACHE_MAX (1 MiB), else up to 64
+# FAT sectors; each open file's extent list (one pair per contiguous run).
 
 import struct
-from dmfw.errors import DMError, FormatError, ENOENT
-
-ENOTDIR = 20
-EISDIR = 21
+from dmfw.errors import FormatError
+from dmfw.fs.base import FileSystem, Inode, S_IFDIR, S_IFREG
 
 ATTR_DIR = 0x10
 ATTR_VOLUME = 0x08
@@ -18,18 +20,50 @@ ATTR_LFN = 0x0F
 FAT_CACHE_MAX = 1 << 20
 
 
-class Entry:
-    def __init__(self, name, attr, cluster, size):
+ATTR_RO = 0x01
+
+
+class FatInode(Inode):
+    def __init__(self, name, attr, cluster, size, ino=1, mtime=0):
         self.name = name
         self.attr = attr
         self.cluster = cluster
-        self.size = size
+        self.ino = ino
+        self.mtime = mtime
+        perm = 0o555 if attr & ATTR_RO else 0o755
+        if attr & ATTR_DIR:
+            self.mode = S_IFDIR | perm
+            self.size = 0
+            self.nlink = 0          # counted on first stat (needs the directory)
+        else:
+            self.mode = S_IFREG | perm
+            self.size = size
+        self.extents = None
 
-    def is_dir(self):
-        return bool(self.attr & ATTR_DIR)
+
+def _days(y, m, d):
+    # Days since 1970-01-01 (proleptic Gregorian), no time module needed.
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
 
 
-class FatFS:
+def fat_time(date, time):
+    """A FAT date/time pair as seconds since the epoch, UTC (Linux's tz=UTC)."""
+    if date == 0:
+        return 0
+    y, m, d = 1980 + (date >> 9), (date >> 5) & 15, date & 31
+    if not (1 <= m <= 12 and 1 <= d <= 31):
+        return 0
+    return _days(y, m, d) * 86400 + (time >> 11) * 3600 + ((time >> 5) & 63) * 60 + \
+        (time & 31) * 2
+
+
+class FatFS(FileSystem):
+    kind = "vfat"
+
     def __init__(self, dev):
         self.dev = dev
         bs = dev.pread(0, 512)
@@ -69,7 +103,19 @@ class FatFS:
         self._fat_sec = {}
         if self.fat_bytes <= FAT_CACHE_MAX:
             self._fat = dev.pread(self.fat_start, self.fat_bytes)
-        self.kind = "FAT%d" % self.bits
+        self.version = "FAT%d" % self.bits
+        self.block_size = bps
+        o = 67 if self.bits == 32 else 39
+        if bs[o - 1] == 0x29:
+            vid = struct.unpack_from("<I", bs, o)[0]
+            self.uuid = "%04X-%04X" % (vid >> 16, vid & 0xFFFF)
+        self.boot_label = _label(bs[o + 4:o + 15])
+        self.label = self.boot_label
+        self._root = FatInode("/", ATTR_DIR, self.root_cluster, 0, 1)
+        for e in self._dirents(self.root_cluster, True):
+            if e is not None:
+                self.label = e
+                break
 
     # -- the allocation table
     def _fat_bytes(self, off, n):
@@ -151,8 +197,12 @@ class FatFS:
                 raise FormatError("%s: directory too large" % self.dev.name)
         return out
 
-    def entries(self, cluster):
+    def _dirents(self, cluster, volume=False):
+        """The entries of a directory as FatInodes (or, with `volume`, the root's
+        volume label names only)."""
         data = self._dir_bytes(cluster)
+        base = self.root_start if cluster == 0 else \
+            self.data_start + (cluster - 2) * self.cluster_bytes
         out = []
         lfn = {}
         lfn_sum = None
@@ -177,6 +227,10 @@ class FatFS:
                 continue
             if attr & ATTR_VOLUME:
                 lfn = {}
+                if volume:
+                    out.append(_label(e[0:11]))
+                continue
+            if volume:
                 continue
             short = bytes(e[0:11])
             name = None
@@ -193,82 +247,68 @@ class FatFS:
             cl = struct.unpack_from("<H", e, 26)[0]
             if self.bits == 32:
                 cl |= struct.unpack_from("<H", e, 20)[0] << 16
-            out.append(Entry(name, attr, cl, struct.unpack_from("<I", e, 28)[0]))
+            if attr & ATTR_DIR and cl == 0:
+                cl = self.root_cluster
+            t, d = struct.unpack_from("<HH", e, 22)
+            ino = FatInode(name, attr, cl, struct.unpack_from("<I", e, 28)[0],
+                           (base + o) // 32, fat_time(d, t))
+            ino.blocks = -(-ino.size // self.cluster_bytes) * (self.cluster_bytes >> 9)
+            out.append(ino)
         return out
 
-    def lookup(self, path):
-        """Path (/-separated, case-insensitive) -> Entry; the root is a
-        directory Entry with cluster = root cluster."""
-        cur = Entry("/", ATTR_DIR, self.root_cluster, 0)
-        for part in [p for p in path.split("/") if p]:
-            if not cur.is_dir():
-                raise DMError(ENOTDIR, "%s: not a directory" % path)
-            want = part.lower()
-            nxt = None
-            for e in self.entries(cur.cluster):
-                if e.name.lower() == want:
-                    nxt = e
-                    break
-            if nxt is None:
-                raise DMError(ENOENT, "%s: no such file or directory" % path)
-            cur = nxt
-            if cur.is_dir() and cur.cluster == 0:
-                cur.cluster = self.root_cluster     # ".." style root links
-        return cur
+    # --- the file system contract
+    def root(self):
+        return self.inode(self._root)
 
-    def listdir(self, path="/"):
-        e = self.lookup(path)
-        if not e.is_dir():
-            raise DMError(ENOTDIR, "%s: not a directory" % path)
-        return self.entries(e.cluster)
+    def entries(self, d):
+        return [(e.name.encode(), e) for e in self._dirents(d.cluster)]
 
-    def open(self, path):
-        e = self.lookup(path)
-        if e.is_dir():
-            raise DMError(EISDIR, "%s: is a directory" % path)
-        return FatFile(self, e)
+    def inode(self, e):
+        if e.attr & ATTR_DIR and not e.nlink:
+            # As Linux's vfat: 2 + subdirectories; the size is the chain's length.
+            e.nlink = 2 + sum(1 for x in self._dirents(e.cluster) if x.attr & ATTR_DIR)
+            if e.cluster == 0:
+                e.size = self.root_bytes
+            else:
+                e.size = sum(n for _o, n in self.runs(e.cluster))
+            e.blocks = e.size >> 9
+        return e
 
+    def lookup_child(self, d, name):
+        want = name.decode().lower()
+        for e in self._dirents(d.cluster):
+            if e.name.lower() == want:
+                return self.inode(e)
+        return None
 
-class FatFile:
-    def __init__(self, fs, entry):
-        self.fs = fs
-        self.size = entry.size
-        self.extents = fs.runs(entry.cluster, entry.size) if entry.size else []
-        self.pos = 0
-        self.ext = 0            # current extent and offset in it
-        self.ext_off = 0
-
-    def readinto(self, buf):
-        mv = memoryview(buf)
+    def readinto(self, ino, pos, mv):
+        if ino.extents is None:
+            ino.extents = self.runs(ino.cluster, ino.size) if ino.size else []
         got = 0
-        while got < len(mv) and self.ext < len(self.extents):
-            off, n = self.extents[self.ext]
-            k = min(len(mv) - got, n - self.ext_off)
-            start = off + self.ext_off
-            self.fs.dev.readblocks(start >> 9, mv[got:got + k], start & 511)
+        n = len(mv)
+        skip = pos
+        for off, length in ino.extents:
+            if got >= n:
+                break
+            if skip >= length:
+                skip -= length
+                continue
+            k = min(n - got, length - skip)
+            start = off + skip
+            self.dev.readblocks(start >> 9, mv[got:got + k], start & 511)
             got += k
-            self.ext_off += k
-            if self.ext_off == n:
-                self.ext += 1
-                self.ext_off = 0
-        self.pos += got
+            skip = 0
         return got
 
-    def read(self, n=-1):
-        if n < 0:
-            n = self.size - self.pos
-        buf = bytearray(min(n, self.size - self.pos))
-        k = self.readinto(buf)
+    def read(self, ino, pos, n):
+        buf = bytearray(max(0, min(n, ino.size - pos)))
+        k = self.readinto(ino, pos, memoryview(buf))
         return bytes(buf[:k])
 
-    def close(self):
-        pass
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        pass
+def _label(raw):
+    name = "".join(chr(b) for b in raw).rstrip(" ")
+    return name if name and name != "NO NAME" else None
 
 
 def _checksum(short):

@@ -26,10 +26,31 @@ class Shell:
         self.running = True
         self.scanning = False       # attached the kernel's disks (--scan)
         self._mods = {}
+        self._mounts = None
+
+    @property
+    def mounts(self):
+        # Imported on first use: a minimal firmware freezes no file systems.
+        if self._mounts is None:
+            from dmfw.fs import Mounts
+            self._mounts = Mounts()
+        return self._mounts
 
     # -- output
     def write(self, s):
         self.out.write(s)
+
+    def write_bytes(self, b):
+        """File contents (cat): raw bytes where the stream takes them, else text."""
+        buf = getattr(self.out, "buffer", None)
+        if buf is not None:
+            self.out.flush()
+            buf.write(b)
+            return
+        try:
+            self.out.write(b.decode())
+        except UnicodeError:
+            self.out.write("".join(chr(c) for c in b))
 
     def error(self, line):
         self.errout.write(line + "\n")

@@ -83,7 +83,17 @@ def _digest(sh, argv, algo):
     st = 0
     for spec in names:
         h = getattr(hashlib, algo)()
-        if spec == "-" and sh.devices.find(spec) is None:
+        fs, inner = sh.mounts.resolve(spec) if spec.startswith("/") and \
+            not spec.startswith("/dev/") else (None, spec)
+        if fs is not None and not ranged:
+            try:
+                _hash_file(h, inner, fs.open)
+            except DMError as e:
+                from dmfw.errors import strerror
+                sh.error("%s: %s: %s" % (argv[0], spec, strerror(e.errno)))
+                st = 1
+                continue
+        elif spec == "-" and sh.devices.find(spec) is None:
             h.update(sh.read_input("-"))
         elif not ranged and _plain_file(sh, spec):
             # A file is summed byte for byte, not in whole sectors.
@@ -116,10 +126,10 @@ def _plain_file(sh, spec):
         not spec.startswith("/sys/")
 
 
-def _hash_file(h, path):
+def _hash_file(h, path, opener=open):
     buf = scratch()
     mv = memoryview(buf)
-    with open(path, "rb") as f:
+    with opener(path, "rb") as f:
         while True:
             n = f.readinto(buf)
             if not n:
@@ -360,8 +370,8 @@ def cmd_blockdev(sh, argv):
     return 0
 
 
-def cmd_ls(sh, argv):
-    path = argv[1] if len(argv) > 1 else "/dev"
+def list_devices(sh, path):
+    """`ls /dev`, `ls /dev/mapper`, `ls /dev/VG`: the block devices the shell has."""
     if path in ("/dev", "/dev/"):
         names = sh.devices.names()
         if sh.dm.by_name:

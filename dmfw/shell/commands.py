@@ -17,7 +17,14 @@ COMMANDS = {
     "dd": ("dmfw.shell.builtins", "cmd_dd"),
     "hexdump": ("dmfw.shell.builtins", "cmd_hexdump"),
     "blockdev": ("dmfw.shell.builtins", "cmd_blockdev"),
-    "ls": ("dmfw.shell.builtins", "cmd_ls"),
+    "ls": ("dmfw.shell.files", "cmd_ls"),
+    "mount": ("dmfw.shell.files", "cmd_mount"),
+    "umount": ("dmfw.shell.files", "cmd_umount"),
+    "cat": ("dmfw.shell.files", "cmd_cat"),
+    "stat": ("dmfw.shell.files", "cmd_stat"),
+    "readlink": ("dmfw.shell.files", "cmd_readlink"),
+    "find": ("dmfw.shell.files", "cmd_find"),
+    "blkid": ("dmfw.shell.blkid", "main"),
     "cmp": ("dmfw.shell.builtins", "cmd_cmp"),
     "time": ("dmfw.shell.builtins", "cmd_time"),
     "rescan": ("dmfw.shell.builtins", "cmd_rescan"),
@@ -47,7 +54,14 @@ HELP = {
     "dd": "dd if= of= bs= count= skip= seek=: copy between devices",
     "hexdump": "hexdump -C [-s OFFSET] [-n LENGTH] DEV",
     "blockdev": "blockdev --getsz|--getss|--getsize64|--getro DEV",
-    "ls": "ls [/dev|/dev/mapper]: list block devices",
+    "ls": "ls [-l] [-a] [PATH...]: list files on mounts, or block devices (/dev)",
+    "mount": "mount [-t TYPE] [-o ro] DEV DIR: mount squashfs/erofs/ext2-4/vfat read-only",
+    "umount": "umount DIR|DEV",
+    "cat": "cat PATH...: print files",
+    "stat": "stat PATH...: file status, as coreutils stat",
+    "readlink": "readlink [-f] PATH: a symlink's target",
+    "find": "find [PATH...] [-type f|d|l|c|b|p|s] [-name GLOB]",
+    "blkid": "blkid [DEV...]: file system, LUKS, LVM, verity and partition tags",
     "cmp": "cmp DEV1 DEV2: compare two devices byte by byte",
     "time": "time CMD...: run a command and print the elapsed time",
     "rescan": "attach hot-plugged disks, detach unplugged ones (with --scan)",
@@ -93,7 +107,27 @@ USAGE = {
                 "        --getsize64               get size in bytes\n"
                 "        --getra                   get readahead\n"
                 "        --flushbufs               flush buffers\n",
-    "ls": "Usage: ls [DIR]\nList the block devices under DIR (/dev, /dev/mapper, /dev/VG).\n",
+    "ls": "Usage: ls [-1Aadln] [FILE]...\n\nList directory contents on mounted file "
+          "systems,\nor the block devices under /dev, /dev/mapper, /dev/VG.\n\n"
+          "\t-1\tOne column output\n\t-a\tInclude names starting with .\n"
+          "\t-A\tLike -a, but exclude . and ..\n\t-d\tList directory names, "
+          "not contents\n\t-l\tLong format\n\t-n\tList numeric UIDs and GIDs "
+          "instead of names\n",
+    "mount": "Usage: mount [-r] [-t FSTYPE] [-o OPT] DEVICE DIR\n\n"
+             "Mount a file system read-only (squashfs, erofs, ext4, ext3, ext2, vfat;\n"
+             "the type is detected when -t is absent). With no arguments, list mounts.\n\n"
+             "\t-t FSTYPE\tFilesystem type\n\t-r\t\tRead-only mount\n"
+             "\t-o OPT\t\tro, rw (refused: mounted read-only), defaults, noatime, "
+             "nodev, nosuid, noexec\n",
+    "umount": "Usage: umount DIR|DEVICE\n\nUnmount a file system.\n",
+    "cat": "Usage: cat [FILE]...\n\nPrint FILEs to stdout\n",
+    "stat": "Usage: stat FILE...\nDisplay file status (coreutils' default format, UTC).\n",
+    "readlink": "Usage: readlink [-f] FILE\n\nDisplay symlink value\n\n"
+                "\t-f\tCanonicalize by following all symlinks\n",
+    "find": "Usage: find [PATH]... [-type f|d|l|c|b|p|s] [-name PATTERN]\n\n"
+            "Search for files on mounted file systems.\n",
+    "blkid": "Usage:\n blkid [<dev> ...]\n\nLocate and print block device attributes "
+             "(file systems, LUKS, LVM2, verity, partitions).\n",
     "cmp": "Usage: cmp FILE1 FILE2\nCompare two devices or files byte by byte.\n",
     "time": "Usage: time COMMAND [ARG]...\nRun COMMAND and report the elapsed real time.\n",
     "rescan": "Usage: rescan\nAttach hot-plugged disks and detach unplugged ones "

@@ -15,7 +15,7 @@
 # DISK is a block device (/dev/vda) or, on the host, an image file, which is
 # attached as the next loop device, as systemd-dissect does.
 
-from dmfw.errors import DMError, EINVAL, UsageError
+from dmfw.errors import UsageError
 
 USAGE = ("usage: ddi DISK | ddi open DISK [--arch A] [--root-hash H] "
          "[--name NAME] [--certificate FILE] | ddi ls|cat|sha256 DEV [PATH] | "
@@ -34,18 +34,13 @@ def main(sh, argv):
         return cmd_open(sh, args[1:])
     if sub in ("ls", "cat", "sha256"):
         return cmd_files(sh, sub, args[1:])
+    # The file commands are thin aliases over mount/umount/ls/cat/sha256sum.
     if sub == "mount" and len(args) == 3:
-        from dmfw.fs import mount
-        from dmfw.shell.builtins import open_dev
-        dev = open_dev(sh, args[1])
-        if dev is None:
-            raise UsageError("%s: not a block device" % args[1])
-        mount(dev, args[2])
-        return 0
+        from dmfw.shell.files import cmd_mount
+        return cmd_mount(sh, ["mount", "-o", "ro", args[1], args[2]])
     if sub == "umount" and len(args) == 2:
-        from dmfw.fs import umount
-        umount(args[1])
-        return 0
+        from dmfw.shell.files import cmd_umount
+        return cmd_umount(sh, ["umount", args[1]])
     if len(args) != 1 or sub in ("mount", "umount"):
         raise UsageError(USAGE)
     return cmd_list(sh, args[0])
@@ -150,40 +145,23 @@ def cmd_open(sh, args):
 
 
 def cmd_files(sh, sub, args):
+    """ddi ls|cat|sha256 DEV [PATH]: `ls -l`, `cat`, `sha256sum` of a path on the file
+    system of DEV, without mounting it."""
     from dmfw.fs import open_fs
-    from dmfw.shell.builtins import open_dev
+    from dmfw.shell import files
     if len(args) < 1 or (sub != "ls" and len(args) != 2) or len(args) > 2:
         raise UsageError(USAGE)
-    dev = open_dev(sh, args[0])
-    if dev is None:
-        raise UsageError("%s: not a block device" % args[0])
-    fs = open_fs(dev)
+    fs = open_fs(sh.resolve(args[0], image="loop"))
     path = args[1] if len(args) > 1 else "/"
     if sub == "ls":
-        out = []
-        for name, is_dir, size in sorted(fs.listdir(path)):
-            out.append("%s %10d %s\n" % ("d" if is_dir else "-", size, name))
-        sh.write("".join(out))
+        sh.write("".join(line + "\n" for line in files.ls_dir(fs, path, long=True)))
         return 0
-    f = fs.open(path)
-    try:
-        if sub == "cat":
-            data = f.read()
-            try:
-                sh.write(data.decode())
-            except UnicodeError:
-                raise DMError(EINVAL, "%s: not text; use ddi sha256" % path)
-            return 0
-        import hashlib
-        h = hashlib.sha256()
-        buf = bytearray(1 << 16)
-        mv = memoryview(buf)
-        while True:
-            n = f.readinto(buf)
-            if not n:
-                break
-            h.update(mv[:n])
-        sh.write("%s  %s\n" % ("".join("%02x" % b for b in h.digest()), path))
-    finally:
-        f.close()
+    if sub == "cat":
+        files.cat_file(sh, fs, path)
+        return 0
+    import hashlib
+    from dmfw.shell.builtins import _hash_file, _hex
+    h = hashlib.sha256()
+    _hash_file(h, path, fs.open)
+    sh.write("%s  %s\n" % (_hex(h.digest()), path))
     return 0
