@@ -81,3 +81,20 @@ def normalise(cmd, text):
             head, _, rows = text.partition("\n")
             text = head + "\n" + _INFO_C_ROW.sub(r"\1<maj>\2<min>\3", rows)
     return text
+
+
+def plug(g, path, plugged, partitions=False):
+    """Hot-plug image `path` read-only; returns the kernel's name for it (vdX) once
+    /sys/block shows it, and records the QEMU node in `plugged` for unplug. With
+    `partitions`, waits a moment more: the kernel's partition scan follows the disk."""
+    before, _ = g.linux.run("ls /sys/block")
+    plugged.append(g.qemu.hotplug(path, readonly=True))
+    for _ in range(60):
+        out, _ = g.linux.run("ls /sys/block")
+        new = sorted(set(out.split()) - set(before.split()))
+        if new:
+            if partitions:
+                g.linux.run("sleep 0.5")
+            return new[0]
+        g.linux.run("sleep 0.5")
+    raise AssertionError("hot-plugged disk did not appear")

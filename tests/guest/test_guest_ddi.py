@@ -12,7 +12,7 @@ import tempfile
 
 import pytest
 
-from sides import checksum
+from sides import checksum, plug
 
 pytestmark = [pytest.mark.guest, pytest.mark.qemu_only]
 
@@ -26,23 +26,6 @@ def _cert_disk(meta, tmp):
     with open(path, "wb") as f:
         f.write(pem + bytes(-len(pem) % 4096))
     return path
-
-
-def _new_disks(linux, before):
-    out, _ = linux.run("ls /sys/block")
-    return sorted(set(out.split()) - set(before))
-
-
-def _plug(guest, path, plugged):
-    before, _ = guest.linux.run("ls /sys/block")
-    plugged.append(guest.qemu.hotplug(path, readonly=True))
-    for _ in range(60):
-        new = _new_disks(guest.linux, before.split())
-        if new:
-            guest.linux.run("sleep 0.5")     # partitions appear just after
-            return new[0]
-        guest.linux.run("sleep 0.5")
-    raise AssertionError("hot-plugged disk did not appear")
 
 
 @pytest.mark.parametrize("name,arch,devs", [
@@ -66,8 +49,8 @@ def test_ddi_open_matches_veritysetup(qemu_guest, name, arch, devs):
 
 
 def _check(g, meta, tmp, arch, devs, plugged):
-    disk = _plug(g, meta["image"], plugged)
-    cert = _plug(g, _cert_disk(meta, tmp), plugged)
+    disk = plug(g, meta["image"], plugged, partitions=True)
+    cert = plug(g, _cert_disk(meta, tmp), plugged)
     args = " --arch %s" % arch if arch else ""
     out, st = g.fw.run("ddi open /dev/%s --certificate /dev/%s%s" % (disk, cert, args))
     assert st == 0, out

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from sides import q
+from sides import plug, q
 
 pytestmark = [pytest.mark.guest, pytest.mark.qemu_only]
 
@@ -25,18 +25,6 @@ PICK = ["squashfs-gzip", "squashfs-xz", "squashfs-lz4", "squashfs-zstd", "squash
         "ext4", "ext4-inline", "ext2-1k", "ext3"]
 LS_DIRS = ["", "/dev", "/links", "/perms", "/hard", "/sizes", "/sub", "/deep/a"]
 MNT = "/mnt/x"
-
-
-def _plug(g, path, plugged):
-    before, _ = g.linux.run("ls /sys/block")
-    plugged.append(g.qemu.hotplug(path, readonly=True))
-    for _ in range(60):
-        out, _ = g.linux.run("ls /sys/block")
-        new = sorted(set(out.split()) - set(before.split()))
-        if new:
-            return new[0]
-        g.linux.run("sleep 0.5")
-    raise AssertionError("hot-plugged disk did not appear")
 
 
 def _both(g, cmd, timeout=300):
@@ -66,7 +54,7 @@ def test_fs_on_verity_matches_kernel(qemu_guest, variant):
     kind = variant.split("-")[0]
     plugged = []
     try:
-        disk = _plug(g, meta["image"], plugged)
+        disk = plug(g, meta["image"], plugged)
         g.linux.run("modprobe %s" % ("ext4" if kind.startswith("ext") else kind))
         opener = "veritysetup open /dev/%s fsv /dev/%s %s --hash-offset=%d" % (
             disk, disk, meta["root_hash"], meta["hash_offset"])

@@ -13,7 +13,7 @@ import tempfile
 
 import pytest
 
-from sides import checksum, probe_pages
+from sides import checksum, plug, probe_pages
 
 pytestmark = [pytest.mark.guest, pytest.mark.qemu_only]
 
@@ -30,28 +30,12 @@ PICK = [
 ]
 
 
-def _new_disks(linux, before):
-    out, _ = linux.run("ls /sys/block")
-    return sorted(set(out.split()) - set(before))
-
-
-def _plug(g, path, plugged):
-    before, _ = g.linux.run("ls /sys/block")
-    plugged.append(g.qemu.hotplug(path, readonly=True))
-    for _ in range(60):
-        new = _new_disks(g.linux, before.split())
-        if new:
-            return new[0]
-        g.linux.run("sleep 0.5")
-    raise AssertionError("hot-plugged disk did not appear")
-
-
 def _attach(g, info, base, plugged):
     names = {}
     for key in ("data_file", "hash_file", "fec_file"):
         f = info.get(key)
         if f and f not in names:
-            names[f] = _plug(g, os.path.join(base, f), plugged)
+            names[f] = plug(g, os.path.join(base, f), plugged)
     data = "/dev/" + names[info["data_file"]]
     hsh = "/dev/" + names[info["hash_file"]]
     args = [("/dev/" + names[info["fec_file"]]) if a == "FEC" else a
