@@ -88,7 +88,7 @@ def test_xz_default_and_lzma_alone(name):
 
 @pytest.mark.parametrize("opt", ["-0", "-1", "-3", "-6", "-9", "-9e", "-0e", "-4e"])
 def test_xz_presets(opt):
-    data = INPUTS["text"] + INPUTS["binary"][:20000]
+    data = INPUTS["text"][:15000] + INPUTS["binary"][:15000]
     assert both(xz.decompress_xz, cli(data, opt), len(data)) == data
     assert both(xz.decompress_lzma_alone, cli(data, opt, "--format=lzma"), len(data)) == data
 
@@ -250,15 +250,15 @@ def microlzma(data, out_limit, preset=6, lc=3, lp=0, pb=2):
     return outb.raw[:n_out], n_in
 
 
-@pytest.mark.parametrize("limit", [4096, 16384])
-@pytest.mark.parametrize("lclppb", [(3, 0, 2), (0, 2, 0), (4, 0, 4), (1, 3, 1)])
-@pytest.mark.parametrize("name", ["text", "binary", "random", "repetitive"])
+@pytest.mark.parametrize("name,lclppb,limit", [
+    ("text", (3, 0, 2), 16384), ("text", (0, 2, 0), 4096), ("binary", (4, 0, 4), 4096),
+    ("binary", (1, 3, 1), 4096), ("random", (3, 0, 2), 4096), ("repetitive", (0, 4, 2), 2048),
+    ("mix", (2, 2, 3), 4096)])
 def test_microlzma(name, lclppb, limit):
     data = INPUTS[name]
     c, n = microlzma(data, limit, 6, *lclppb)
     assert (~c[0]) & 0xFF == (lclppb[2] * 5 + lclppb[1]) * 9 + lclppb[0]
     want = data[:n]
-    assert xz.decompress_microlzma(c, n) == want
     assert decompress("microlzma", c, n) == want
     # erofs 0padding (leading zeros) and trailing bytes after the stream
     assert xz.decompress_microlzma(b"\0" * 100 + c + b"\0" * 7, n) == want

@@ -239,9 +239,10 @@ def _lzma2(data, p, end, out, o, oend, dsz):
             p += us
 
 
-def _block(data, p, end, out, o, unc, check):
+def _block(data, p, end, out, o, unp, unc, check):
     """One block at data[p:end] (end: its padded end from the index) decoding to
-    out[o:o+unc]."""
+    out[o:o+unc]; unp is the index's unpadded size."""
+    start = p
     hs = (data[p] + 1) * 4
     if data[p] == 0 or p + hs > end:
         raise _err("bad block header size")
@@ -284,8 +285,8 @@ def _block(data, p, end, out, o, unc, check):
         raise _err("block smaller than its index record")
     if csize >= 0 and q - p != csize:
         raise _err("block compressed size differs from its header")
-    if (q + 3) & ~3 != cend or any(data[q:cend]):
-        raise _err("bad block padding or size")
+    if q - start + cs != unp or (q + 3) & ~3 != cend or any(data[q:cend]):
+        raise _err("block size differs from its index record")
     for fid, props in reversed(filters[:-1]):
         _filter_apply(fid, props, out, o, o2)
     if check:
@@ -309,7 +310,7 @@ def _xz_pure(data, max_out):
         p = s + 12
         for unp, unc in recs:
             end = p + ((unp + 3) & ~3)
-            _block(data, p, end, out, o, unc, check)
+            _block(data, p, end, out, o, unp, unc, check)
             o += unc
             p = end
     return bytes(out)
@@ -342,6 +343,7 @@ def _xz_stdlib(lzma, data, max_out):
 
 
 def decompress_xz(data, max_out, pure=None):
+    max_out = max(max_out, 0)
     lz = None if pure or (pure is None and not USE_STDLIB) else _stdlib()
     if lz is not None:
         return _xz_stdlib(lz, data, max_out)
@@ -393,6 +395,7 @@ def _alone_pure(data, max_out):
 
 
 def decompress_lzma_alone(data, max_out, pure=None):
+    max_out = max(max_out, 0)
     lz = None if pure or (pure is None and not USE_STDLIB) else _stdlib()
     if lz is None:
         return _alone_pure(data, max_out)
@@ -409,6 +412,7 @@ def decompress_lzma_alone(data, max_out, pure=None):
 
 
 def decompress_microlzma(data, out_size, exact=True, pure=None):
+    out_size = max(out_size, 0)
     p = 0
     n = len(data)
     while p < n and data[p] == 0:
