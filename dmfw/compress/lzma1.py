@@ -114,6 +114,9 @@ class LzmaState:
         lcs = 8 - lc
         lpm = (1 << self.lp) - 1
         pbm = (1 << self.pb) - 1
+        # copies read through a memoryview: no temporary copy of each match, which on
+        # MicroPython would mean a garbage collection every few kilobytes
+        mv = memoryview(out)
         if self.pending:
             ln = self.pending
             self.pending = 0
@@ -125,7 +128,7 @@ class LzmaState:
                 n = opos - src
                 if n > ln:
                     n = ln
-                out[opos:opos + n] = out[src:src + n]
+                out[opos:opos + n] = mv[src:src + n]
                 opos += n
                 ln -= n
         while opos < oend:
@@ -433,10 +436,7 @@ class LzmaState:
                 ln = oend - opos
             src = opos - rep0 - 1
             if rep0 + 1 >= ln:
-                out[opos:opos + ln] = out[src:src + ln]
-                opos += ln
-            elif rep0 == 0:
-                out[opos:opos + ln] = bytes((out[src],)) * ln
+                out[opos:opos + ln] = mv[src:src + ln]
                 opos += ln
             else:
                 # overlapping copy: each pass doubles the repeated part
@@ -444,7 +444,7 @@ class LzmaState:
                     n = opos - src
                     if n > ln:
                         n = ln
-                    out[opos:opos + n] = out[src:src + n]
+                    out[opos:opos + n] = mv[src:src + n]
                     opos += n
                     ln -= n
         self.rng = rng

@@ -15,14 +15,17 @@
 # range coder consumed are ignored; with exact (the default, as a full erofs
 # decompression) the range coder must end finished (code 0) on a symbol boundary.
 #
-# Memory: the output (at most max_out) is the dictionary; no allocation follows a
-# size from the input before it is checked against max_out. No caches.
+# Memory: the output (at most max_out) is the dictionary and is returned as it is (a
+# bytearray, no final copy: on MicroPython a 1 MiB block then needs 1 MiB, not 2); the
+# stdlib path returns bytes. No allocation follows a size from the input before it is
+# checked against max_out; running out of memory is FormatError(ENOMEM). No caches.
 # On CPython the stdlib lzma module (liblzma) decodes .xz and .lzma when USE_STDLIB is
 # set (default); `pure=True` or USE_STDLIB = False forces this module's decoder, which
 # gives the same bytes. MicroLZMA is always pure unless MICROLZMA_STDLIB is set: liblzma
 # can decode it as raw LZMA1 with a fixed-up first byte, but cannot check the end.
 
 from dmfw.compress import CorruptData
+from dmfw.errors import ENOMEM, FormatError
 from dmfw.compress.lzma1 import LzmaState
 from dmfw.crc32 import crc32
 
@@ -47,6 +50,11 @@ def _le(b, a, n):
 
 def _err(why):
     return CorruptData("xz", why)
+
+
+def _nomem(algo):
+    # the output buffer (bounded by the caller's max_out) did not fit in memory
+    return FormatError("%s: cannot allocate the output buffer" % algo, ENOMEM)
 
 
 # CRC-64/XZ (ECMA-182 polynomial, reflected). MicroPython's small integers end at
@@ -313,7 +321,7 @@ def _xz_pure(data, max_out):
             _block(data, p, end, out, o, unp, unc, check)
             o += unc
             p = end
-    return bytes(out)
+    return out
 
 
 def _xz_stdlib(lzma, data, max_out):
@@ -349,7 +357,10 @@ def decompress_xz(data, max_out, pure=None):
         return _xz_stdlib(lz, data, max_out)
     if not isinstance(data, (bytes, bytearray)):
         data = bytes(data)
-    return _xz_pure(data, max_out)
+    try:
+        return _xz_pure(data, max_out)
+    except MemoryError:
+        raise _nomem("xz")
 
 
 def _alone_pure(data, max_out):
@@ -365,21 +376,27 @@ def _alone_pure(data, max_out):
     if size != 0xFFFFFFFFFFFFFFFF:
         if size > max_out:
             raise CorruptData("lzma", "output beyond %d bytes" % max_out)
-        out = bytearray(size + 1)
+        out = bytearray(size)
         p, o = st.run(data, p, out, 0, size, True)
         if st.eopm or st.pending:
             raise CorruptData("lzma", "size differs from the header")
         p, done = st.finish(data, p)
         if not done:
-            # an end marker may still follow the declared size
+            # an end marker may still follow the declared size (decoded with one
+            # byte of room; anything but the marker is corruption)
+            out.append(0)
             p, o = st.run(data, p, out, o, o + 1, True)
             if not st.eopm:
                 raise CorruptData("lzma", "size differs from the header")
             p, done = st.finish(data, p)
             if not done:
                 raise CorruptData("lzma", "range coder not finished")
-        return bytes(memoryview(out)[:size])
-    out = bytearray(min(max_out + 1, 65536))
+            out[size:] = b""
+        return out
+    # unknown size: one buffer of max_out + 1 (up to a 1 MiB block plus the byte
+    # that tells an end marker from more data), grown only for larger bounds and
+    # trimmed in place, so a 1 MiB block needs 1 MiB
+    out = bytearray(min(max_out + 1, (1 << 20) + 16))
     o = 0
     while True:
         p, o = st.run(data, p, out, o, len(out), True)
@@ -391,14 +408,18 @@ def _alone_pure(data, max_out):
     p, done = st.finish(data, p)
     if not done:
         raise CorruptData("lzma", "range coder not finished")
-    return bytes(memoryview(out)[:o])
+    out[o:] = b""
+    return out
 
 
 def decompress_lzma_alone(data, max_out, pure=None):
     max_out = max(max_out, 0)
     lz = None if pure or (pure is None and not USE_STDLIB) else _stdlib()
     if lz is None:
-        return _alone_pure(data, max_out)
+        try:
+            return _alone_pure(data, max_out)
+        except MemoryError:
+            raise _nomem("lzma")
     try:
         d = lz.LZMADecompressor(lz.FORMAT_ALONE)
         r = d.decompress(bytes(data), max_out + 1)
@@ -436,7 +457,10 @@ def decompress_microlzma(data, out_size, exact=True, pure=None):
     st.reset()
     inp = data if p == 0 else data[p:]
     q = st.init_rc(inp, 0, True)
-    out = bytearray(out_size)
+    try:
+        out = bytearray(out_size)
+    except MemoryError:
+        raise _nomem("microlzma")
     q, o = st.run(inp, q, out, 0, out_size)
     if exact:
         if st.pending:
@@ -444,7 +468,7 @@ def decompress_microlzma(data, out_size, exact=True, pure=None):
         q, done = st.finish(inp, q)
         if not done:
             raise CorruptData("microlzma", "range coder not finished")
-    return bytes(out)
+    return out
 
 
 # The filters before LZMA2 in a block's chain, decoded in place over the block's whole
