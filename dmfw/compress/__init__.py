@@ -18,7 +18,8 @@
 
 from dmfw.errors import FormatError, EIO
 
-# name -> (module, function). Each function is f(data, max_out) -> bytes.
+# name -> (module, function). Each function is f(data, max_out) -> bytes-like (bytes or
+# a bytearray the decoder filled, returned without a copy).
 DECODERS = {
     "zlib": ("deflate", "decompress_zlib"),
     "deflate": ("deflate", "decompress_raw"),
