@@ -23,9 +23,10 @@
 # (the lz4 CLI fails on trailing garbage too).
 #
 # Memory: the output buffer of a block is min(max_out, 255 * len(data)) bytes (no
-# LZ4 sequence expands more than 255:1); frames decode into one output buffer that
-# grows a block at a time by at most min(block max, what is left of max_out, 255 *
-# the block's length). Nothing is cached between calls.
+# LZ4 sequence expands more than 255:1). Frames decode into one output buffer that
+# grows a block at a time by min(block max, what is left of max_out, 16 * the
+# block's length + 64 KiB) -- up to 255 * its length for a block that needs it --
+# and is cut to the output at the end. Nothing is cached between calls.
 
 from dmfw.compress import CorruptData
 
@@ -41,74 +42,188 @@ class _TooBig(Exception):
     that only more room would satisfy)."""
 
 
+def _overlap(ov, op, m, cpy):
+    """Copy a match that overlaps its own output: out[m:op] repeats with period
+    op - m, so copy it in doubling chunks (a forward byte copy, as lz4 does)."""
+    if op - m == 1:
+        ov[op:cpy] = bytes((ov[m],)) * (cpy - op)
+        return
+    while op < cpy:
+        n = op - m
+        if n > cpy - op:
+            n = cpy - op
+        ov[op:op + n] = ov[m:m + n]
+        op += n
+
+
+# Where the reference loop jumps into its careful ("safe") loop.
+_LIT = 1            # safe_literal_copy: literals (lit, cpy) not yet copied
+_COPY_MATCH = 2     # _copy_match: offset read, match length not yet extended
+_MATCH = 3          # safe_match_copy: match (m, ml) ready
+
+
 def _run(s, sv, ip, iend, ov, op, oend, low, partial):
     """Decode the block s[ip:iend] into ov[op:...] (a memoryview over a bytearray
-    long enough for any output the input can make, up to oend); match sources may
-    not precede `low`. Returns the output end. sv is a memoryview of s."""
+    long enough for any output the input can make, up to oend), as lz4 1.9.4's
+    LZ4_decompress_generic (x86-64 build: fast loop, then the safe loop with its
+    shortcut); match sources may not precede `low`. Returns the output end.
+    sv is a memoryview of s."""
     if ip >= iend:
         raise _err("empty block")
-    lit_lim = iend - 15
-    in_last = iend - 8          # 2 offset + 1 token + 5 last literals
-    ml_lim = iend - 4
+    lit_lim = iend - 15         # literal length bytes stop here (RUN_MASK)
+    ml_lim = iend - 4           # match length bytes stop here (LASTLITERALS - 1)
+    entry = 0
+    lit = cpy = off = m = ml = token = 0
+    if oend - op >= 64:
+        # Fast loop: far from the output end, no end-of-block rule can apply.
+        in17 = iend - 17
+        in32 = iend - 32
+        o32 = oend - 32
+        o64 = oend - 64
+        while True:
+            token = s[ip]
+            ip += 1
+            lit = token >> 4
+            if lit == 15:
+                if ip >= lit_lim:
+                    raise _err("literal length runs past the input")
+                while True:
+                    b = s[ip]
+                    ip += 1
+                    lit += b
+                    if ip > lit_lim:
+                        raise _err("literal length runs past the input")
+                    if b != 255:
+                        break
+                cpy = op + lit
+                if cpy > o32 or ip + lit > in32:
+                    entry = _LIT
+                    break
+            else:
+                cpy = op + lit
+                if ip > in17:
+                    entry = _LIT
+                    break
+            if lit:
+                ov[op:cpy] = sv[ip:ip + lit]
+                ip += lit
+                op = cpy
+            off = s[ip] | (s[ip + 1] << 8)
+            ip += 2
+            m = op - off
+            ml = token & 15
+            if ml == 15:
+                while True:
+                    b = s[ip]
+                    ip += 1
+                    ml += b
+                    if ip > ml_lim:
+                        raise _err("match length runs past the input")
+                    if b != 255:
+                        break
+            ml += 4
+            cpy = op + ml
+            if cpy >= o64:
+                entry = _MATCH
+                break
+            if m < low or off == 0:
+                raise _bad_offset(off)
+            if off >= ml:
+                ov[op:cpy] = ov[m:cpy - off]
+            else:
+                _overlap(ov, op, m, cpy)
+            op = cpy
+    # Safe loop: every end-of-block rule checked.
+    sh_in = iend - 16
+    sh_out = oend - 32
     o_mf = oend - 12            # MFLIMIT
     o_ll = oend - 5             # LASTLITERALS
+    in_last = iend - 8          # offset + token + LASTLITERALS
     while True:
-        token = s[ip]
-        ip += 1
-        lit = token >> 4
-        if lit == 15:
-            if ip >= lit_lim:
-                raise _err("literal length runs past the input")
-            while True:
-                b = s[ip]
-                ip += 1
-                lit += b
-                # lz4 stops reading here without failing; the end checks below do.
-                if b != 255 or ip >= lit_lim:
-                    break
-        cpy = op + lit
-        ie = ip + lit
-        if cpy > o_mf or ie > in_last:
-            # Only the last sequence may come this close to either end.
-            if partial:
-                if ie > in_last and ie != iend:
-                    raise _err("last literals do not end the input")
-                if cpy > oend:
-                    cpy = oend
-                    ie = ip + oend - op
+        if not entry:
+            token = s[ip]
+            ip += 1
+            lit = token >> 4
+            if lit != 15 and ip < sh_in and op <= sh_out:
+                # The shortcut: short literals and a short match, room for both.
+                if lit:
+                    ov[op:op + lit] = sv[ip:ip + lit]
+                    op += lit
+                    ip += lit
+                ml = token & 15
+                off = s[ip] | (s[ip + 1] << 8)
+                ip += 2
+                m = op - off
+                if ml != 15 and off >= 8 and m >= low:
+                    ml += 4
+                    cpy = op + ml
+                    if off >= ml:
+                        ov[op:cpy] = ov[m:cpy - off]
+                    else:
+                        _overlap(ov, op, m, cpy)
+                    op = cpy
+                    continue
+                entry = _COPY_MATCH
             else:
-                if ie != iend:
-                    if ie <= in_last:
-                        raise _TooBig()     # more sequences follow: no room for them
-                    raise _err("last literals do not end the input")
-                if cpy > oend:
-                    raise _TooBig()
-            ov[op:cpy] = sv[ip:ie]
-            ip = ie
-            op = cpy
-            if not partial or op == oend or ip == iend:
-                return op
-        elif lit:
-            ov[op:cpy] = sv[ip:ie]
-            ip = ie
-            op = cpy
-        off = s[ip] | (s[ip + 1] << 8)
-        ip += 2
-        ml = token & 15
-        if ml == 15:
-            while True:
-                b = s[ip]
-                ip += 1
-                ml += b
-                if ip >= ml_lim:
-                    raise _err("match length runs past the input")
-                if b != 255:
-                    break
-        ml += 4
-        m = op - off
+                if lit == 15:
+                    if ip >= lit_lim:
+                        raise _err("literal length runs past the input")
+                    while True:
+                        b = s[ip]
+                        ip += 1
+                        lit += b
+                        if ip > lit_lim:
+                            raise _err("literal length runs past the input")
+                        if b != 255:
+                            break
+                cpy = op + lit
+                entry = _LIT
+        if entry == _LIT:
+            ie = ip + lit
+            if cpy > o_mf or ie > in_last:
+                # Only the last sequence may come this close to either end.
+                if partial:
+                    if ie > iend:
+                        ie = iend
+                        cpy = op + iend - ip
+                    if cpy > oend:
+                        cpy = oend
+                        ie = ip + oend - op
+                else:
+                    if ie != iend:
+                        if ie <= in_last:
+                            raise _TooBig()     # more sequences follow: no room for them
+                        raise _err("last literals do not end the input")
+                    if cpy > oend:
+                        raise _TooBig()
+                ov[op:cpy] = sv[ip:ie]
+                ip = ie
+                op = cpy
+                if not partial or op == oend or ip >= iend - 2:
+                    return op
+            elif lit:
+                ov[op:cpy] = sv[ip:ie]
+                ip = ie
+                op = cpy
+            off = s[ip] | (s[ip + 1] << 8)
+            ip += 2
+            m = op - off
+            ml = token & 15
+            entry = _COPY_MATCH
+        if entry == _COPY_MATCH:
+            if ml == 15:
+                while True:
+                    b = s[ip]
+                    ip += 1
+                    ml += b
+                    if ip > ml_lim:
+                        raise _err("match length runs past the input")
+                    if b != 255:
+                        break
+            ml += 4
+        entry = 0
         if m < low or off == 0:
-            raise _err("match offset %d before the output start" % off if off else
-                       "match offset 0")
+            raise _bad_offset(off)
         cpy = op + ml
         if cpy > o_mf:
             if partial:
@@ -120,19 +235,18 @@ def _run(s, sv, ip, iend, ov, op, oend, low, partial):
                 raise _TooBig()
         if off >= ml:
             ov[op:cpy] = ov[m:m + ml]
-        elif off == 1:
-            ov[op:cpy] = bytes((ov[m],)) * ml
         else:
-            # Overlapping: out[m:op] repeats with period off; copy it doubling.
-            while op < cpy:
-                n = op - m
-                if n > cpy - op:
-                    n = cpy - op
-                ov[op:op + n] = ov[m:m + n]
-                op += n
+            _overlap(ov, op, m, cpy)
         op = cpy
         if partial and op == oend:
             return op
+
+
+def _bad_offset(off):
+    if off == 0:
+        # The format calls offset 0 invalid; lz4 would copy undefined bytes.
+        return _err("match offset 0")
+    return _err("match offset %d before the output start" % off)
 
 
 def _block(data, cap, partial):
@@ -273,16 +387,30 @@ class _Sink:
             self.out[self.n:self.n + k] = sv[p:e]
             self.n += k
             return
-        self.reserve(255 * k if 255 * k < cap else cap)
-        ov = memoryview(self.out)
-        try:
-            self.n = _run(s, sv, p, e, ov, self.n, self.n + cap, low, False)
-        except _TooBig:
-            if cap < bmax:
-                raise CorruptData("lz4", "output larger than %d" % self.max_out)
-            raise _err("block larger than the block size")
-        except IndexError:
-            raise _err("block runs past the input")
+        # Room for 16:1 first; a block that really expands more (up to LZ4's 255:1)
+        # overflows it (ValueError from the slice copy) and is decoded again.
+        need = 255 * k if 255 * k < cap else cap
+        room = 16 * k + 65536
+        if room > need:
+            room = need
+        while True:
+            self.reserve(room)
+            ov = memoryview(self.out)
+            try:
+                self.n = _run(s, sv, p, e, ov, self.n, self.n + cap, low, False)
+                return
+            except _TooBig:
+                if cap < bmax:
+                    raise CorruptData("lz4", "output larger than %d" % self.max_out)
+                raise _err("block larger than the block size")
+            except IndexError:
+                raise _err("block runs past the input")
+            except ValueError:
+                if room >= need:
+                    raise _err("block runs past its output")     # cannot happen
+            # Out of the except clause (its traceback holds views of the buffer).
+            ov = None
+            room = need
 
     def result(self):
         if len(self.out) > self.n:
