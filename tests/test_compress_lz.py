@@ -694,6 +694,33 @@ for line in open(sys.argv[1]):
         print(name, binascii.hexlify(hashlib.sha256(out).digest()).decode())
     except CorruptData as e:
         print(name, "CorruptData", str(e))
+# Mutations of the small samples: CorruptData is the only exception allowed.
+import random
+random.seed(1)
+bad = 0
+runs = 0
+for line in open(sys.argv[1]):
+    name, algo, max_out = line.split()
+    if not name.rsplit("/", 1)[1].startswith("s_"):
+        continue
+    data = open(name, "rb").read()
+    for i in range(60):
+        b = bytearray(data)
+        for _ in range(1 + i % 3):
+            p = random.getrandbits(16) % len(b)
+            if i % 4 == 3:
+                b = b[:p]
+                break
+            b[p] ^= 1 << random.getrandbits(3)
+        runs += 1
+        try:
+            fns[algo](bytes(b), int(max_out))
+        except CorruptData:
+            pass
+        except Exception as e:
+            bad += 1
+            print("BAD", algo, i, repr(e))
+print("FUZZ", runs, bad)
 """
 
 
@@ -728,6 +755,16 @@ def _mp_cases(files, tmp_path):
     cases["adler"] = ("zlib", bytes(flip), len(v))
     cases["zbomb4"] = ("lz4", comp[0], 1000)
     cases["lzotrail"] = ("lzo", blk + b"\0", dlen)
+    # Small samples for the mutation run under MicroPython.
+    small = _mix(8000, 11)
+    sp = _write_tmp(small)
+    for algo, data in (("zlib", _zlib(small)), ("deflate", _raw(small)),
+                       ("gzip", _cli(["gzip", "-c"], sp)),
+                       ("lz4frame", _cli(["lz4", "-c", "-q", "-BX", "-BD"], sp)),
+                       ("lz4", _frame_blocks(_cli(["lz4", "-c", "-q"], sp))[0][0]),
+                       ("lzop", _cli(["lzop", "-c"], sp))):
+        cases["s_" + algo] = (algo, data, len(small))
+    cases["s_lzo"] = ("lzo", _lzop_blocks(cases["s_lzop"][1])[0][0], len(small))
     lines = []
     for name, (algo, data, mo) in sorted(cases.items()):
         (tmp_path / name).write_bytes(data)
@@ -761,6 +798,8 @@ def test_same_results_under_micropython(files, tmp_path):
     want = _cpython_answers(cases, tmp_path)
     # The CPython answers themselves: 7 corrupt cases, the rest the right bytes.
     assert len([w for w in want if " CorruptData " in w]) == 7
+    small = hashlib.sha256(_mix(8000, 11)).hexdigest()
+    assert len([w for w in want if w.endswith(small)]) == 7
     by_name = dict((w.split(" ", 1)[0].rsplit("/", 1)[1], w) for w in want)
     assert by_name["blk"].endswith(hashlib.sha256(INPUTS["mix1m"][:65536]).hexdigest())
     assert len([w for w in want if w.endswith(hashlib.sha256(INPUTS["mix1m"]).hexdigest())]) == 7
@@ -770,5 +809,7 @@ def test_same_results_under_micropython(files, tmp_path):
                        env=dict(os.environ, MICROPYPATH=ROOT), cwd=ROOT, timeout=300)
     assert p.returncode == 0, p.stderr + p.stdout
     got = p.stdout.splitlines()
+    assert got[-1] == "FUZZ %d 0" % (60 * 7), got[len(want):]
+    got = got[:len(want)]
     # Same output bytes; errors of the same kind (uzlib words its messages its own way).
     assert [g.split(" ", 2)[:2] for g in got] == [w.split(" ", 2)[:2] for w in want]

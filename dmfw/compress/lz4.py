@@ -301,11 +301,14 @@ def xxh32(data, seed=0):
     import struct
     n = len(data)
     p = 0
+    P1 = _P1            # locals: the loop below runs once per 16 bytes
+    P2 = _P2
+    M = _M32
     if n >= 16:
-        v1 = (seed + _P1 + _P2) & _M32
-        v2 = (seed + _P2) & _M32
+        v1 = (seed + P1 + P2) & M
+        v2 = (seed + P2) & M
         v3 = seed
-        v4 = (seed - _P1) & _M32
+        v4 = (seed - P1) & M
         limit = n - 16
         while p <= limit:
             # Words in batches: one unpack per 4 KiB keeps the loop on ints.
@@ -317,14 +320,14 @@ def xxh32(data, seed=0):
             i = 0
             e = 4 * k
             while i < e:
-                v1 = (v1 + w[i] * _P2) & _M32
-                v1 = (((v1 << 13) | (v1 >> 19)) * _P1) & _M32
-                v2 = (v2 + w[i + 1] * _P2) & _M32
-                v2 = (((v2 << 13) | (v2 >> 19)) * _P1) & _M32
-                v3 = (v3 + w[i + 2] * _P2) & _M32
-                v3 = (((v3 << 13) | (v3 >> 19)) * _P1) & _M32
-                v4 = (v4 + w[i + 3] * _P2) & _M32
-                v4 = (((v4 << 13) | (v4 >> 19)) * _P1) & _M32
+                v1 = (v1 + w[i] * P2) & M
+                v1 = (((v1 << 13) | (v1 >> 19)) * P1) & M
+                v2 = (v2 + w[i + 1] * P2) & M
+                v2 = (((v2 << 13) | (v2 >> 19)) * P1) & M
+                v3 = (v3 + w[i + 2] * P2) & M
+                v3 = (((v3 << 13) | (v3 >> 19)) * P1) & M
+                v4 = (v4 + w[i + 3] * P2) & M
+                v4 = (((v4 << 13) | (v4 >> 19)) * P1) & M
                 i += 4
         h = (((v1 << 1) | (v1 >> 31)) + ((v2 << 7) | (v2 >> 25)) +
              ((v3 << 12) | (v3 >> 20)) + ((v4 << 18) | (v4 >> 14))) & _M32
@@ -450,7 +453,8 @@ def _frame(d, dv, p, n, sink):
     p += hl + 1
     start = sink.n
     if size >= 0:
-        sink.reserve(size)
+        # Not more than the rest of the input can expand to: the field is on disk.
+        sink.reserve(min(size, 255 * (n - p)))
     while True:
         if p + 4 > n:
             raise _err("truncated frame")
