@@ -229,6 +229,15 @@ def test_xxh32_known_values():
     assert lz4.xxh32(v) == struct.unpack("<I", c[-4:])[0]
 
 
+def test_xxh32_lanes_same_on_both_runtimes():
+    # MicroPython's lane loop (split products) against CPython's.
+    r = random.Random(4)
+    for _ in range(50):
+        w = tuple(r.getrandbits(32) for _ in range(4 * r.randrange(1, 20)))
+        v = [r.getrandbits(32) for _ in range(4)]
+        assert lz4._lanes_mp(w, *v) == lz4._lanes_cp(w, *v)
+
+
 def _write_tmp(v, _cache={}):
     import tempfile
     if id(v) not in _cache:

@@ -174,19 +174,26 @@ def _decode(s, sv, n, ov, cap):
             if t > 0:
                 if m < 0:
                     raise _err("look-behind overrun")
-                if op + t > cap:
+                e = op + t
+                if e > cap:
                     raise _Over()
-                op = _copy_match(ov, op, m, t)
+                if op - m >= t:
+                    ov[op:e] = ov[m:m + t]
+                    op = e
+                else:
+                    op = _copy_match(ov, op, m, t)
         # Up to 3 literals follow every match (the low 2 bits of its last byte).
-        state = nxt
-        t = nxt
+        state = t = nxt
         nxt = -1
         if ip + t + 3 > n:
             raise _err("input overrun")
         if t:
             if op + t > cap:
                 raise _Over()
-            ov[op:op + t] = sv[ip:ip + t]
+            if t == 1:
+                ov[op] = s[ip]
+            else:
+                ov[op:op + t] = sv[ip:ip + t]
             op += t
             ip += t
 
