@@ -3,11 +3,14 @@
 #
 # decompress_block(data, max_out) is LZ4_decompress_safe(data, dst, len, max_out):
 # max_out is the destination capacity and the end-of-block rules are checked
-# against it exactly as lz4's reference loop does (the last sequence must end the
-# input exactly; a match may not end within the last 5 bytes of the capacity;
-# literal-length bytes may not run into the last 15 input bytes, match-length
-# bytes not into the last 4). One deliberate difference: offset 0 is rejected (the
-# format spec calls it invalid; lz4 itself would copy from the output position).
+# against it (the last sequence must end the input exactly; a match may not end
+# within the last 5 bytes of the capacity; length bytes may not run into the last
+# 15 resp. 4 input bytes). Which malformed blocks pass is what liblz4 1.9.4's
+# x86-64 build decides -- its fast loop and shortcut skip some of those rules far
+# from the ends -- so the same loops are followed here (the tests compare with the
+# host's liblz4). One deliberate difference: offset 0 is refused (the format calls
+# it invalid; lz4 copies undefined bytes). A block that would need more room than
+# max_out to be valid is "output larger than max_out".
 #
 # decompress_block_partial(data, out_size) is LZ4_decompress_safe_partial with
 # targetOutputSize == dstCapacity == out_size, what erofs uses: decoding stops as
