@@ -8,8 +8,9 @@
 # inflating (or allocating) past it. No state is kept between calls (no cache).
 #
 # Trailing bytes: zlib and raw streams stop at their final block and ignore what
-# follows (Linux squashfs inflates until Z_STREAM_END and only fails when whole
-# input buffers are left over; erofs pads its blocks). gzip decodes concatenated
+# follows (Linux squashfs's zlib_uncompress stops at Z_STREAM_END and never looks
+# at the rest -- kernels before the bio rework failed only when whole buffer heads
+# were left over; erofs pads its clusters). gzip decodes concatenated
 # members as the gzip CLI does and ignores anything after the last member that does
 # not start with the gzip magic (gzip itself only warns "trailing garbage ignored").
 #
