@@ -23,6 +23,14 @@ MAGIC = 0xFD2FB528
 WINDOW_MAX = 1 << 27
 BLOCK_MAX = 1 << 17
 
+# Bit reader width: MicroPython small ints hold 62 bits (larger ones are heap
+# allocated); CPython's big ints are cheap enough that fewer refills win.
+try:
+    import sys
+    FILL = 62 if sys.implementation.name == "micropython" else 126
+except (ImportError, AttributeError):
+    FILL = 62
+
 
 def _bad(why):
     return CorruptData("zstd", why)
@@ -106,8 +114,8 @@ def _frame(data, pos, out, op, max_out):
     if fcs >= 0:
         _grow(out, limit)
     # Per-frame decoder state: Huffman table, its max bits, the three sequence tables,
-    # the repeat offsets.
-    st = [None, 0, None, None, None, 1, 4, 8]
+    # the repeat offsets, the multi-symbol Huffman table (built when first needed).
+    st = [None, 0, None, None, None, 1, 4, 8, None]
     mv = memoryview(data)
     while True:
         if pos + 3 > n:
@@ -165,10 +173,11 @@ def _frame(data, pos, out, op, max_out):
 
 
 def _fill(s, p, acc, bc):
-    """Refill a backward bit reader to 55..62 bits: (acc, bc, p). Past the stream's
-    start it shifts in zeros and p goes negative, so bc + 8 * p is the count of real
-    bits left (0 when a stream was consumed exactly)."""
-    k = (62 - bc) >> 3
+    """Refill a backward bit reader to FILL-7..FILL bits: (acc, bc, p). Past the
+    stream's start it shifts in zeros and p goes negative, so bc + 8 * p is the count
+    of real bits left (0 when a stream was consumed exactly). The hot loops inline the
+    common case (p >= k) of this."""
+    k = (FILL - bc) >> 3
     acc = (acc & ((1 << bc) - 1)) << (k << 3)
     if p >= k:
         p -= k
@@ -190,16 +199,48 @@ def _bits_start(s, what):
     return last & ((1 << bc) - 1), bc, n - 1
 
 
-def _huf_stream(s, t, mb, lit, o, end):
-    """Decode Huffman symbols from stream s into lit[o:end]."""
+def _huf_stream(s, t, mb, lit, o, end, mt):
+    """Decode Huffman symbols from stream s into lit[o:end]; mt is the multi-symbol
+    table (or None), used while enough symbols are left that it cannot overshoot."""
     acc, bc, p = _bits_start(s, "literals")
     mask = (1 << mb) - 1
     two = 2 * mb
+    if mt is not None:
+        mt, maxc = mt
+        stop = end - 2 * maxc
+        if o <= stop:
+            parts = []
+            ap = parts.append
+            o0 = o
+            while o <= stop:
+                if bc < two:
+                    k = (FILL - bc) >> 3
+                    if p >= k:
+                        p -= k
+                        acc = (((acc & ((1 << bc) - 1)) << (k << 3)) |
+                               int.from_bytes(s[p:p + k], "little"))
+                        bc += k << 3
+                    else:
+                        acc, bc, p = _fill(s, p, acc, bc)
+                sy, n, c = mt[(acc >> (bc - mb)) & mask]
+                bc -= n
+                ap(sy)
+                sy, n, c2 = mt[(acc >> (bc - mb)) & mask]
+                bc -= n
+                ap(sy)
+                o += c + c2
+            lit[o0:o] = b"".join(parts)
     last = end - 1
     while o < last:
         # Two symbols per refill check.
         if bc < two:
-            acc, bc, p = _fill(s, p, acc, bc)
+            k = (FILL - bc) >> 3
+            if p >= k:
+                p -= k
+                acc = ((acc & ((1 << bc) - 1)) << (k << 3)) | int.from_bytes(s[p:p + k], "little")
+                bc += k << 3
+            else:
+                acc, bc, p = _fill(s, p, acc, bc)
         e = t[(acc >> (bc - mb)) & mask]
         bc -= e & 15
         lit[o] = e >> 4
@@ -264,14 +305,20 @@ def _literals(b, st, bm):
         t, mb, p = E.huf_table(b, p, end)
         st[0] = t
         st[1] = mb
+        st[8] = None
     else:
         t = st[0]
         mb = st[1]
         if t is None:
             raise _bad("literals: treeless literals without a previous Huffman table")
+    # The multi-symbol table costs about as much to build as decoding 1 << mb symbols
+    # one at a time, and is three times faster: only worth it for many literals.
+    mt = st[8]
+    if mt is None and size >= 4 << mb:
+        mt = st[8] = E.huf_multi(t, mb)
     lit = bytearray(size)
     if sf == 0:
-        _huf_stream(b[p:end], t, mb, lit, 0, size)
+        _huf_stream(b[p:end], t, mb, lit, 0, size, mt)
         return lit, end
     if p + 6 > end:
         raise _bad("literals: truncated jump table")
@@ -285,7 +332,7 @@ def _literals(b, st, bm):
     o = 0
     for k in (s1, s2, s3, end - p - s1 - s2 - s3):
         oe = o + seg if o + seg < size else size
-        _huf_stream(b[p:p + k], t, mb, lit, o, oe)
+        _huf_stream(b[p:p + k], t, mb, lit, o, oe, mt)
         p += k
         o = oe
     return lit, end
@@ -376,7 +423,13 @@ def _block(b, out, op, limit, fstart, wsize, st):
         bc -= ofe
         ov = ofb + ((acc >> bc) & ofm)
         if bc < 32:
-            acc, bc, p = _fill(s, p, acc, bc)
+            k = (FILL - bc) >> 3
+            if p >= k:
+                p -= k
+                acc = ((acc & ((1 << bc) - 1)) << (k << 3)) | int.from_bytes(s[p:p + k], "little")
+                bc += k << 3
+            else:
+                acc, bc, p = _fill(s, p, acc, bc)
         bc -= mle
         ml = mlb + ((acc >> bc) & mlm)
         bc -= lle
@@ -430,7 +483,13 @@ def _block(b, out, op, limit, fstart, wsize, st):
         if nseq == 0:
             break
         if bc < 26:
-            acc, bc, p = _fill(s, p, acc, bc)
+            k = (FILL - bc) >> 3
+            if p >= k:
+                p -= k
+                acc = ((acc & ((1 << bc) - 1)) << (k << 3)) | int.from_bytes(s[p:p + k], "little")
+                bc += k << 3
+            else:
+                acc, bc, p = _fill(s, p, acc, bc)
         bc -= lln
         ls = lls + ((acc >> bc) & llnm)
         bc -= mln

@@ -6,10 +6,10 @@
 
 from dmfw.compress import CorruptData
 
-# Highest set bit of a byte (MicroPython has no int.bit_length).
-_HB8 = bytearray(256)
-for _i in range(2, 256):
-    _HB8[_i] = _HB8[_i >> 1] + 1
+# Highest set bit of 0..1023 (MicroPython has no int.bit_length); FSE states are < 1024.
+_HB = bytearray(1024)
+for _i in range(2, 1024):
+    _HB[_i] = _HB[_i >> 1] + 1
 
 
 def _bad(why):
@@ -19,10 +19,10 @@ def _bad(why):
 def highbit(x):
     """Index of the highest set bit of x > 0."""
     n = 0
-    while x >= 256:
-        x >>= 8
-        n += 8
-    return n + _HB8[x]
+    while x >= 1024:
+        x >>= 10
+        n += 10
+    return n + _HB[x]
 
 
 def read_ncount(b, pos, end, maxlog, maxsym, what):
@@ -79,9 +79,9 @@ def read_ncount(b, pos, end, maxlog, maxsym, what):
     return probs, al, (bp + 7) >> 3
 
 
-def fse_table(probs, al, what):
-    """Decoding table of a distribution: lists (symbol, bits to read, baseline) per
-    state (RFC 8878 4.1.1, "FSE table construction")."""
+def _spread(probs, al, what):
+    """Symbol of each state and each symbol's first state number (RFC 8878 4.1.1,
+    "FSE table construction")."""
     size = 1 << al
     high = size - 1
     syms = bytearray(size)
@@ -98,20 +98,38 @@ def fse_table(probs, al, what):
     mask = size - 1
     p = 0
     for s in range(len(probs)):
-        for _ in range(probs[s]):
-            syms[p] = s
-            p = (p + step) & mask
-            while p > high:
+        c = probs[s]
+        if c <= 0:
+            continue
+        if high == mask:
+            # No "less than 1" states: no position to skip.
+            for _ in range(c):
+                syms[p] = s
                 p = (p + step) & mask
+        else:
+            for _ in range(c):
+                syms[p] = s
+                p = (p + step) & mask
+                while p > high:
+                    p = (p + step) & mask
     if p != 0:
         raise _bad("%s: FSE table does not fill its states" % what)
+    return syms, nxt
+
+
+def fse_table(probs, al, what):
+    """Decoding table of a distribution: lists (symbol, bits to read, baseline) per
+    state."""
+    syms, nxt = _spread(probs, al, what)
+    size = 1 << al
+    hb = _HB
     nbs = bytearray(size)
     bases = [0] * size
     for u in range(size):
         s = syms[u]
         x = nxt[s]
         nxt[s] = x + 1
-        k = al - highbit(x)
+        k = al - hb[x]
         nbs[u] = k
         bases[u] = (x << k) - size
     return syms, nbs, bases
@@ -152,12 +170,17 @@ def seq_table(probs, al, kind):
     codes = KINDS[kind][0]
     if len(probs) > len(codes):
         raise _bad("%s: symbol out of range" % kind)
-    syms, nbs, bases = fse_table(probs, al, kind)
-    t = []
-    for u in range(1 << al):
-        base, extra = codes[syms[u]]
-        k = nbs[u]
-        t.append((base, extra, (1 << extra) - 1, k, (1 << k) - 1, bases[u]))
+    syms, nxt = _spread(probs, al, kind)
+    size = 1 << al
+    hb = _HB
+    t = [None] * size
+    for u in range(size):
+        s = syms[u]
+        x = nxt[s]
+        nxt[s] = x + 1
+        k = al - hb[x]
+        base, extra = codes[s]
+        t[u] = (base, extra, (1 << extra) - 1, k, (1 << k) - 1, (x << k) - size)
     return t, al
 
 
@@ -263,15 +286,49 @@ def huf_table(b, pos, end):
         raise _bad("literals: invalid Huffman tree")
     # Canonical order: the longest codes (smallest weight) first, each weight's symbols
     # in increasing order; a symbol of weight x covers 2**(x-1) entries.
+    byw = [[] for _ in range(mb + 1)]
+    for sy in range(len(w)):
+        byw[w[sy]].append(sy)
     t = [0] * (1 << mb)
     p = 0
     for x in range(1, mb + 1):
         n = 1 << (x - 1)
-        for s in range(len(w)):
-            if w[s] == x:
-                t[p:p + n] = [s << 4 | (mb + 1 - x)] * n
-                p += n
+        nb = mb + 1 - x
+        for sy in byw[x]:
+            t[p:p + n] = [sy << 4 | nb] * n
+            p += n
     return t, mb, pos
+
+
+def huf_multi(t, mb):
+    """Multi-symbol table over the same mb-bit index: (symbols, bits, count) of as
+    many whole codes as fit in the mb bits, the symbol strings shared; and the most
+    symbols an entry holds."""
+    size = 1 << mb
+    mask = size - 1
+    mt = [None] * size
+    seen = {}
+    maxc = 1
+    for i in range(size):
+        e = t[i]
+        n = e & 15
+        syms = [e >> 4]
+        while True:
+            e = t[(i << n) & mask]
+            k = e & 15
+            if n + k > mb:
+                break
+            syms.append(e >> 4)
+            n += k
+        sy = bytes(syms)
+        c = len(sy)
+        if c > maxc:
+            maxc = c
+        x = seen.get(sy)
+        if x is None:
+            x = seen[sy] = sy
+        mt[i] = (x, n, c)
+    return mt, maxc
 
 
 # XXH64 (the content checksum), on Python integers masked to 64 bits.
