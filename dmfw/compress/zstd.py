@@ -23,13 +23,7 @@ MAGIC = 0xFD2FB528
 WINDOW_MAX = 1 << 27
 BLOCK_MAX = 1 << 17
 
-# Bit reader width: MicroPython small ints hold 62 bits (larger ones are heap
-# allocated); CPython's big ints are cheap enough that fewer refills win.
-try:
-    import sys
-    FILL = 62 if sys.implementation.name == "micropython" else 126
-except (ImportError, AttributeError):
-    FILL = 62
+FILL = E.FILL
 
 
 def _bad(why):
@@ -172,31 +166,8 @@ def _frame(data, pos, out, op, max_out):
     return pos, op
 
 
-def _fill(s, p, acc, bc):
-    """Refill a backward bit reader to FILL-7..FILL bits: (acc, bc, p). Past the
-    stream's start it shifts in zeros and p goes negative, so bc + 8 * p is the count
-    of real bits left (0 when a stream was consumed exactly). The hot loops inline the
-    common case (p >= k) of this."""
-    k = (FILL - bc) >> 3
-    acc = (acc & ((1 << bc) - 1)) << (k << 3)
-    if p >= k:
-        p -= k
-        acc |= int.from_bytes(s[p:p + k], "little")
-    else:
-        if p > 0:
-            acc |= int.from_bytes(s[0:p], "little") << ((k - p) << 3)
-        p -= k
-    return acc, bc + (k << 3), p
-
-
-def _bits_start(s, what):
-    """A backward bit stream's reader state: its last byte holds a 1 marking the start."""
-    n = len(s)
-    if n == 0 or s[n - 1] == 0:
-        raise _bad("%s: bad bit stream end" % what)
-    last = s[n - 1]
-    bc = E.highbit(last)
-    return last & ((1 << bc) - 1), bc, n - 1
+_fill = E.fill
+_bits_start = E.bits_start
 
 
 def _huf_stream(s, t, mb, lit, o, end, mt):
@@ -311,10 +282,11 @@ def _literals(b, st, bm):
         mb = st[1]
         if t is None:
             raise _bad("literals: treeless literals without a previous Huffman table")
-    # The multi-symbol table costs about as much to build as decoding 1 << mb symbols
-    # one at a time, and is three times faster: only worth it for many literals.
+    # On CPython the multi-symbol table costs about as much to build as decoding
+    # 1 << mb symbols one at a time, and decodes twice as fast: worth it for many
+    # literals. On MicroPython it gains nothing and costs ~150 KiB of heap.
     mt = st[8]
-    if mt is None and size >= 4 << mb:
+    if mt is None and size >= 4 << mb and not E.MICROPYTHON:
         mt = st[8] = E.huf_multi(t, mb)
     lit = bytearray(size)
     if sf == 0:
@@ -413,7 +385,8 @@ def _block(b, out, op, limit, fstart, wsize, st):
     om = memoryview(out)
     litm = memoryview(lit)
     lp = 0
-    wlim = wsize if wsize > 0 else limit
+    # Offsets are checked against the window only when the frame could outgrow it.
+    chkw = wsize < limit - fstart
     while True:
         llb, lle, llm, lln, llnm, lls = llt[ls]
         mlb, mle, mlm, mln, mlnm, mls = mlt[ms]
@@ -449,23 +422,26 @@ def _block(b, out, op, limit, fstart, wsize, st):
                 r2 = r1
                 r1 = off
             else:
-                off = r3 if ov == 3 else r1 - 1
+                if ov == 3:
+                    off = r3
+                else:
+                    off = r1 - 1
+                    if off == 0:
+                        raise _bad("sequences: repeat offset 0")
                 r3 = r2
                 r2 = r1
                 r1 = off
+        if op + ll + ml > limit:
+            raise _bad("output exceeds its bound")
         if ll:
             if lp + ll > litn:
                 raise _bad("sequences: literal length past the literals")
-            if op + ll > limit:
-                raise _bad("output exceeds its bound")
             om[op:op + ll] = litm[lp:lp + ll]
             lp += ll
             op += ll
-        if off > op - fstart or off > wlim or off == 0:
-            raise _bad("sequences: offset %d before the start of the output" % off)
-        if op + ml > limit:
-            raise _bad("output exceeds its bound")
         q = op - off
+        if q < fstart or (chkw and off > wsize):
+            raise _bad("sequences: offset %d before the start of the output" % off)
         if off >= ml:
             om[op:op + ml] = om[q:q + ml]
             op += ml

@@ -6,6 +6,15 @@
 
 from dmfw.compress import CorruptData
 
+# Bit reader width: MicroPython small ints hold 62 bits (larger ones are heap
+# allocated); on CPython big ints are cheap and fewer refills win.
+try:
+    import sys
+    MICROPYTHON = sys.implementation.name == "micropython"
+except (ImportError, AttributeError):
+    MICROPYTHON = True
+FILL = 62 if MICROPYTHON else 126
+
 # Highest set bit of 0..1023 (MicroPython has no int.bit_length); FSE states are < 1024.
 _HB = bytearray(1024)
 for _i in range(2, 1024):
@@ -224,37 +233,66 @@ def _huf_weights(b, pos, end):
         raise _bad("literals: truncated Huffman weights")
     probs, al, p = read_ncount(b, pos, e, 6, 12, "Huffman weights")
     syms, nbs, bases = fse_table(probs, al, "Huffman weights")
-    # Backward bit stream read by two interleaved states; the stream is at most
-    # 127 bytes, so one integer holds it.
-    if p >= e or b[e - 1] == 0:
-        raise _bad("Huffman weights: bad bit stream")
-    v = int.from_bytes(b[p:e], "little")
-    bit = (e - p - 1) * 8 + highbit(b[e - 1])
+    # Backward bit stream read by two interleaved states, until a state update reads
+    # past the stream's start: then the other state's symbol is the last weight.
+    st = b[p:e]
+    acc, bc, q = bits_start(st, "Huffman weights")
     m = (1 << al) - 1
-    bit -= al
-    s1 = (v >> bit if bit >= 0 else v << -bit) & m
-    bit -= al
-    s2 = (v >> bit if bit >= 0 else v << -bit) & m
+    if bc < 2 * al:
+        acc, bc, q = fill(st, q, acc, bc)
+    bc -= al
+    s1 = (acc >> bc) & m
+    bc -= al
+    s2 = (acc >> bc) & m
     w = []
-    while True:
-        for k in (0, 1):
-            s = s1 if k == 0 else s2
-            w.append(syms[s])
-            n = nbs[s]
-            bit -= n
-            s = bases[s] + ((v >> bit if bit >= 0 else v << -bit) & ((1 << n) - 1))
-            if k == 0:
-                s1 = s
-            else:
-                s2 = s
-            if bit < 0:
-                # Past the stream's start: the other state's symbol is the last.
-                w.append(syms[s2] if k == 0 else syms[s1])
-                if len(w) > 255:
-                    raise _bad("literals: too many Huffman weights")
-                return w, e
-            if len(w) >= 255:
-                raise _bad("literals: too many Huffman weights")
+    ap = w.append
+    while len(w) <= 253:
+        if bc < 12:
+            acc, bc, q = fill(st, q, acc, bc)
+        ap(syms[s1])
+        n = nbs[s1]
+        bc -= n
+        s1 = bases[s1] + ((acc >> bc) & ((1 << n) - 1))
+        if bc + 8 * q < 0:
+            ap(syms[s2])
+            return w, e
+        if len(w) > 253:
+            break
+        ap(syms[s2])
+        n = nbs[s2]
+        bc -= n
+        s2 = bases[s2] + ((acc >> bc) & ((1 << n) - 1))
+        if bc + 8 * q < 0:
+            ap(syms[s1])
+            return w, e
+    raise _bad("literals: too many Huffman weights")
+
+
+def fill(s, p, acc, bc):
+    """Refill a backward bit reader to FILL-7..FILL bits: (acc, bc, p). Past the
+    stream's start it shifts in zeros and p goes negative, so bc + 8 * p is the count
+    of real bits left (0 when a stream was consumed exactly). The hot loops in zstd.py
+    inline the common case (p >= k) of this."""
+    k = (FILL - bc) >> 3
+    acc = (acc & ((1 << bc) - 1)) << (k << 3)
+    if p >= k:
+        p -= k
+        acc |= int.from_bytes(s[p:p + k], "little")
+    else:
+        if p > 0:
+            acc |= int.from_bytes(s[0:p], "little") << ((k - p) << 3)
+        p -= k
+    return acc, bc + (k << 3), p
+
+
+def bits_start(s, what):
+    """A backward bit stream's reader state: its last byte holds a 1 marking the start."""
+    n = len(s)
+    if n == 0 or s[n - 1] == 0:
+        raise _bad("%s: bad bit stream end" % what)
+    last = s[n - 1]
+    bc = highbit(last)
+    return last & ((1 << bc) - 1), bc, n - 1
 
 
 def huf_table(b, pos, end):
@@ -302,12 +340,10 @@ def huf_table(b, pos, end):
 
 def huf_multi(t, mb):
     """Multi-symbol table over the same mb-bit index: (symbols, bits, count) of as
-    many whole codes as fit in the mb bits, the symbol strings shared; and the most
-    symbols an entry holds."""
+    many whole codes as fit in the mb bits; and the most symbols an entry holds."""
     size = 1 << mb
     mask = size - 1
     mt = [None] * size
-    seen = {}
     maxc = 1
     for i in range(size):
         e = t[i]
@@ -320,14 +356,10 @@ def huf_multi(t, mb):
                 break
             syms.append(e >> 4)
             n += k
-        sy = bytes(syms)
-        c = len(sy)
+        c = len(syms)
         if c > maxc:
             maxc = c
-        x = seen.get(sy)
-        if x is None:
-            x = seen[sy] = sy
-        mt[i] = (x, n, c)
+        mt[i] = (bytes(syms), n, c)
     return mt, maxc
 
 
