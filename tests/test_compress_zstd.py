@@ -77,7 +77,7 @@ def test_cli_levels(name, level):
     ["-3", "--target-compressed-block-size=2000"], ["-T2", "-B524288"], ["--fast=5"],
 ])
 def test_cli_options(args):
-    data = mix(300000, 5)
+    data = mix(200000, 5) if args != ["-T2", "-B524288"] else mix(600000, 5)
     z = zstd(data, *args)
     assert decompress(z, len(data)) == data
     # Through the registry, as the file systems call it.
@@ -180,11 +180,11 @@ def test_every_truncation():
 
 @needs_zstd
 def test_bit_flips():
-    data = mix(20000, 4)
+    data = mix(6000, 4)
     z = zstd(data, "-19")
     r = random.Random(5)
     failed = 0
-    for _ in range(600):
+    for _ in range(400):
         b = bytearray(z)
         i = r.randrange(len(b))
         b[i] ^= 1 << r.randrange(8)
@@ -195,7 +195,7 @@ def test_bit_flips():
             continue
         # With the checksum on, what decodes is the original.
         assert out == data
-    assert failed > 500
+    assert failed > 300
 
 
 @needs_zstd
@@ -233,6 +233,11 @@ def test_handmade_frames():
     ck = struct.pack("<I", xxh64(b"abc") & 0xFFFFFFFF)
     assert decompress(frame(0x24, b"\x03" + raw + ck), 3) == b"abc"
     corrupt(frame(0x24, b"\x03" + raw + bytes(4)), 3)
+    # A content size no block sequence could reach is refused before any allocation;
+    # the most a 4-byte RLE block makes still decodes.
+    corrupt(frame(0xE0, struct.pack("<Q", 1 << 40) + rle), 1 << 62)
+    rle128 = struct.pack("<I", 131072 << 3 | 3)[:3] + b"m"
+    assert decompress(frame(0xA0, struct.pack("<I", 131072) + rle128), 1 << 17) == b"m" * 131072
     corrupt(b"", 10)
     corrupt(b"\x28\xb5\x2f", 10)
     corrupt(b"\x29\xb5\x2f\xfd\x20\x00\x01\x00\x00", 10)

@@ -12,9 +12,11 @@
 # uses them). The content checksum (XXH64) is verified when the frame has one.
 #
 # Speed: the literals and sequence loops keep their bit reader in locals (an integer
-# of at most 62 bits, a MicroPython small int) and refill it a few bytes at a time;
-# a sequence-table state is one tuple holding its field's baseline and extra bits,
-# so a sequence costs three tuple unpacks and a handful of shifts.
+# of at most 62 bits on MicroPython, a small int; 126 bits on CPython, where fewer
+# refills win) and refill it several bytes at a time; a sequence-table state is one
+# tuple holding its field's baseline and extra bits, so a sequence costs three tuple
+# unpacks and a handful of shifts. On CPython a block with many literals also gets a
+# multi-symbol Huffman table (2048 entries, about 150 KiB, freed with the frame).
 
 from dmfw.compress import CorruptData
 from dmfw.compress import zstd_entropy as E
@@ -102,6 +104,10 @@ def _frame(data, pos, out, op, max_out):
     avail = max_out - op
     if fcs > avail:
         raise _bad("frame content size %d exceeds the %d bytes allowed" % (fcs, avail))
+    # No block inflates more than 32768 times (a 4-byte RLE block makes 128 KiB): a
+    # larger content size is a lie, refused before the output buffer is allocated.
+    if fcs > (n - pos) << 15:
+        raise _bad("frame content size %d is impossible for %d bytes" % (fcs, n - pos))
     fstart = op
     limit = op + (fcs if fcs >= 0 else avail)
     bm = wsize if wsize < BLOCK_MAX else BLOCK_MAX
