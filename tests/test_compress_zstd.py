@@ -98,6 +98,21 @@ def test_stdin_stream_has_no_content_size():
 
 
 @needs_zstd
+def test_window_beyond_128_mib_refused(tmp_path):
+    # As `zstd -d` without --memory: a 256 MiB window (a pipe with --long=28) is
+    # refused; from a file the CLI shrinks the window to the content and it decodes.
+    data = mix(20000, 10)
+    z = subprocess.run("zstd -q -c --long=28 | cat", shell=True, input=data,
+                       capture_output=True, check=True).stdout
+    with pytest.raises(CorruptData, match="window"):
+        decompress(z, 1 << 20)
+    f = tmp_path / "f"
+    f.write_bytes(data)
+    subprocess.run(["zstd", "-q", "--long=30", str(f)], check=True)
+    assert decompress((tmp_path / "f.zst").read_bytes(), len(data)) == data
+
+
+@needs_zstd
 def test_one_mib_mix():
     data = mix(1 << 20, 11)
     for level in ("-3", "-19"):
