@@ -1,15 +1,18 @@
-# Zstandard decoder (RFC 8878) in plain Python for the firmware: squashfs and erofs
-# zstd blocks (one frame each) and files made by the zstd CLI (several frames,
-# skippable frames). decompress(data, max_out) returns a bytearray of at most
-# max_out bytes.
+# Zstandard decoder (RFC 8878) in plain Python for the firmware: squashfs zstd
+# blocks (one frame each, checked against mksquashfs -comp zstd) and files made by
+# the zstd CLI (several frames, skippable frames). decompress(data, max_out) returns
+# a bytearray of at most max_out bytes; anything wrong with the input (truncation,
+# reserved bits, bad tables, offsets before the output, more than max_out or than
+# the frame header says, checksum mismatch) is a CorruptData.
 #
-# Memory: the output buffer (never larger than max_out; exactly the frame content
-# size when the frame header states it), one block's literals (<= 128 KiB) and the
-# entropy tables (<= 2048 Huffman entries, 3 x <= 512 FSE states). Matches are
-# copied inside the output buffer, so the window costs nothing: a window larger than
-# max(WINDOW_MAX, max_out) is still refused, as `zstd -d` refuses windows past 128 MiB
-# unless told otherwise. Frames needing a dictionary are refused (nothing we read
-# uses them). The content checksum (XXH64) is verified when the frame has one.
+# Memory: the output buffer (never larger than max_out: exactly the frame content
+# size when the header states it, else grown one block at a time), one block's
+# literals (<= 128 KiB) and the entropy tables (<= 2048 Huffman entries, 3 x <= 512
+# FSE states); the input is read in place. Matches are copied inside the output
+# buffer, so the window costs nothing; a window larger than max(WINDOW_MAX, max_out)
+# is still refused, as `zstd -d` refuses windows past 128 MiB unless told otherwise.
+# Frames needing a dictionary are refused (no file system we read uses them). The
+# content checksum (XXH64) is verified when the frame has one.
 #
 # Speed: the literals and sequence loops keep their bit reader in locals (an integer
 # of at most 62 bits on MicroPython, a small int; 126 bits on CPython, where fewer
