@@ -336,6 +336,21 @@ for name in sys.argv[1:]:
         print(name, len(out), "".join("%02x" % c for c in h))
     except CorruptData as e:
         print(name, "CorruptData")
+# Mutations of small.zst (deterministic LCG): only CorruptData may escape.
+with open([a for a in sys.argv if a.endswith("small.zst")][0], "rb") as f:
+    z = f.read()
+x = 12345
+bad = 0
+for _ in range(300):
+    b = bytearray(z)
+    for _ in range(3):
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+        b[x % len(b)] ^= 1 << (x >> 8) % 8
+    try:
+        decompress(bytes(b[:len(b) - x % 3]), 1 << 18)
+    except CorruptData:
+        bad += 1
+print("mutations", bad > 250)
 """
 
 
@@ -353,6 +368,7 @@ def test_micropython_decodes_cli_files(tmp_path):
                                                                           "-22"),
         "bomb.zst": zstd(b"\x00" * 2000000, "-3"),
         "bad.zst": zstd(mix(30000), "-3")[:-9] + b"\x00" * 9,
+        "small.zst": zstd(mix(8000, 14), "-19"),
     }
     names = []
     expect = []
@@ -372,5 +388,5 @@ def test_micropython_decodes_cli_files(tmp_path):
     p = subprocess.run([micropython(), "-X", "heapsize=8M", str(prog)] + names, capture_output=True, text=True,
                        env=dict(os.environ, MICROPYPATH=ROOT), cwd=ROOT, timeout=120)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.split("\n")[:-1] == expect
+    assert p.stdout.split("\n")[:-1] == expect + ["mutations True"]
     assert expect[0].endswith("CorruptData") and expect[1].endswith("CorruptData")
