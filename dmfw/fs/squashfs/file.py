@@ -1,0 +1,190 @@
+# File data: `nblocks` data blocks stored back to back from the inode's start
+# position, then (optionally) a tail packed in a fragment block shared with
+# other files. The block list in the inode has one u32 per block: its stored
+# size, bit 24 set when stored uncompressed (-noD or incompressible data), 0
+# for a hole (a sparse block of zeros). A block's disk position is the start
+# plus the sizes before it, so the list is walked once per file (checking
+# every word and that the data ends inside the data area) and a checkpoint
+# (disk position, block list position) kept every WINDOW blocks; a read loads
+# the WINDOW words around its block.
+#
+# Caches, per file system: one block list (checkpoints for one inode, one
+# window of WINDOW words), one decompressed data block and one decompressed
+# fragment block (each <= block_size, at most 1 MiB).
+
+import struct
+
+from dmfw.errors import DMError, FormatError
+from dmfw.compress import decompress
+from dmfw.fs.squashfs.super import err
+
+UNCOMPRESSED = 1 << 24
+WINDOW = 512
+
+
+class BlockList:
+    def __init__(self, fs, ino, who):
+        sb = fs.sb
+        bs = sb.block_size
+        self.ref = ino.ref
+        self.fs = fs
+        self.who = who
+        self.checkpoints = []
+        self.nblocks = ino.nblocks
+        pos, off = ino.blist
+        s = fs.meta.stream(pos, off, sb.inode_table_start, sb.directory_table_start, who)
+        disk = ino.start
+        left = ino.nblocks
+        limit = sb.inode_table_start
+        while left > 0:
+            self.checkpoints.append((disk, s.where()))
+            n = WINDOW if left > WINDOW else left
+            words = struct.unpack("<%dI" % n, s.take(4 * n))
+            for w in words:
+                size = w & ~UNCOMPRESSED
+                if size > bs:
+                    raise err("%s: data block of %d bytes stored (block size %d)"
+                              % (who, size, bs))
+                disk += size
+            if disk > limit:
+                raise err("%s: data runs to %d, past the data area (%d)" % (who, disk, limit))
+            left -= n
+        self.win = -1
+        self.words = None
+        self.offsets = None
+
+    def locate(self, k):
+        """(disk position, size word) of block k."""
+        w = k // WINDOW
+        if w != self.win:
+            disk, where = self.checkpoints[w]
+            sb = self.fs.sb
+            s = self.fs.meta.stream(where[0], where[1], sb.inode_table_start,
+                                    sb.directory_table_start, self.who)
+            n = min(WINDOW, self.nblocks - w * WINDOW)
+            words = struct.unpack("<%dI" % n, s.take(4 * n))
+            offs = []
+            for wd in words:
+                offs.append(disk)
+                disk += wd & ~UNCOMPRESSED
+            self.words = words
+            self.offsets = offs
+            self.win = w
+        i = k - w * WINDOW
+        return self.offsets[i], self.words[i]
+
+
+class Data:
+    def __init__(self, fs):
+        self.fs = fs
+        self.blist = None
+        self.key = None
+        self.block_data = None
+        self.frag_key = None
+        self.frag = None
+
+    def _list(self, ino, who):
+        bl = self.blist
+        if bl is None or bl.ref != ino.ref:
+            self.blist = None
+            bl = BlockList(self.fs, ino, who)
+            self.blist = bl
+        return bl
+
+    def _decode(self, raw, want, who, what):
+        try:
+            out = decompress(self.fs.sb.decoder, raw, self.fs.sb.block_size)
+        except DMError as e:
+            raise FormatError("squashfs: %s: %s: %s" % (who, what, e), e.errno)
+        return out
+
+    def block(self, ino, k):
+        """Decompressed data block k of `ino` (block_size bytes but the last)."""
+        sb = self.fs.sb
+        bs = sb.block_size
+        who = "inode %d" % ino.ino
+        disk, word = self._list(ino, who).locate(k)
+        want = bs if k < (ino.size >> sb.block_log) else ino.size - k * bs
+        key = (disk, word, want)
+        if key == self.key:
+            return self.block_data
+        self.key = None
+        size = word & ~UNCOMPRESSED
+        if size == 0:
+            data = bytes(want)
+        else:
+            raw = self.fs.dev.pread(disk, size)
+            if word & UNCOMPRESSED:
+                data = bytes(raw)
+            else:
+                data = self._decode(raw, want, who, "data block %d" % k)
+            if len(data) != want:
+                raise err("%s: data block %d holds %d bytes, expected %d"
+                          % (who, k, len(data), want))
+        self.block_data = data
+        self.key = key
+        return data
+
+    def tail(self, ino):
+        """The file's tail in its fragment block."""
+        sb = self.fs.sb
+        who = "inode %d" % ino.ino
+        want = ino.size - (ino.nblocks << sb.block_log)
+        if ino.frag != self.frag_key:
+            self.frag_key = None
+            raw = self.fs.frags.entry(ino.frag, who)
+            start, word = struct.unpack("<QI", raw[:12])
+            size = word & ~UNCOMPRESSED
+            if size == 0 or size > sb.block_size or word >> 25:
+                raise err("%s: fragment %d of %d bytes" % (who, ino.frag, size))
+            if start < sb.data_start or start + size > sb.inode_table_start:
+                raise err("%s: fragment %d at %d outside the data area"
+                          % (who, ino.frag, start))
+            raw = self.fs.dev.pread(start, size)
+            if word & UNCOMPRESSED:
+                data = bytes(raw)
+            else:
+                data = self._decode(raw, 0, who, "fragment %d" % ino.frag)
+            self.frag = data
+            self.frag_key = ino.frag
+        data = self.frag
+        if ino.frag_off + want > len(data):
+            raise err("%s: tail of %d bytes at %d past fragment %d (%d bytes)"
+                      % (who, want, ino.frag_off, ino.frag, len(data)))
+        return data, ino.frag_off, want
+
+
+def read(fs, ino, pos, n):
+    size = ino.size
+    if pos >= size or n <= 0:
+        return b""
+    if n > size - pos:
+        n = size - pos
+    d = fs.data
+    sb = fs.sb
+    log = sb.block_log
+    bs = sb.block_size
+    parts = []
+    while n > 0:
+        k = pos >> log
+        if k < ino.nblocks:
+            data = d.block(ino, k)
+            o = pos - (k << log)
+            end = len(data)
+        else:
+            data, o, want = d.tail(ino)
+            o += pos - (k << log)
+            end = ino.frag_off + want
+            if pos - (k << log) >= want or want > bs:
+                raise err("inode %d: read past its tail" % ino.ino)
+        t = end - o
+        if t > n:
+            t = n
+        if t <= 0:
+            raise err("inode %d: empty block %d" % (ino.ino, k))
+        if not parts and t == n and o == 0 and t == len(data):
+            return data
+        parts.append(data[o:o + t])
+        pos += t
+        n -= t
+    return parts[0] if len(parts) == 1 else b"".join(parts)
