@@ -542,3 +542,44 @@ def test_micropython_reads_like_cpython(name, tmp_path):
         f = line.split(" ")
         if f[0] in info and info[f[0]][1]:
             assert f[-1] == info[f[0]][1], f[0]
+
+
+def test_metadata_bomb():
+    """A metadata block inflating past 8 KiB is refused, naming the table it was in."""
+    pytest.importorskip("dmfw.compress.deflate")
+    import zlib
+    data = bytearray(open(sqimg.build("gzip-small-raw"), "rb").read())
+    it = struct.unpack("<Q", data[64:72])[0]
+    z = zlib.compress(bytes(20000))
+    data[it:it + 2 + len(z)] = struct.pack("<H", len(z)) + z
+    with pytest.raises(FormatError) as e:
+        fs = SquashFS(MemoryDevice(data))
+        walk_image(fs)
+    assert "metadata block at %d" % it in str(e.value) and "inode" in str(e.value)
+
+
+def test_layouts_of_the_variants():
+    """The images differ the way their options say: uncompressed flags and size bits,
+    tails in fragments, duplicates sharing blocks."""
+    def fs_of(n):
+        return open_fs(n)
+    raw = fs_of("gzip-uncompressed")
+    assert raw.sb.flags & 0x10B == 0x10B          # NOI NOD NOF NOX
+    ino = raw.lstat("/text.txt")
+    raw.read(ino, 0, 1)
+    assert all(raw.data.blist.locate(k)[1] & (1 << 24) for k in range(ino.nblocks))
+    default = fs_of("gzip")
+    big = "/sizes/m131073"                       # one block and a 1-byte tail
+    assert default.lstat(big).frag == sqinode.FRAG_NONE
+    for n in ("gzip-tailends", "gzip-always-fragments"):
+        t = fs_of(n).lstat(big)
+        assert t.frag != sqinode.FRAG_NONE and t.nblocks == 1, n
+    nofrag = fs_of("gzip-no-fragments")
+    assert nofrag.sb.fragments == 0 and nofrag.lstat("/one").nblocks == 1
+    # Duplicates share their data (here: the fragment); -no-duplicates stores twice.
+    a, b = default.lstat("/dup1.txt"), default.lstat("/sub/dup2.txt")
+    assert (a.start, a.frag, a.frag_off) == (b.start, b.frag, b.frag_off)
+    nd = fs_of("gzip-no-duplicates")
+    a, b = nd.lstat("/dup1.txt"), nd.lstat("/sub/dup2.txt")
+    assert (a.start, a.frag, a.frag_off) != (b.start, b.frag, b.frag_off)
+    assert nd.sb.lookup_table_start == 0xFFFFFFFFFFFFFFFF  # -no-exports
