@@ -37,7 +37,7 @@ IMAGES = {
     "gzip-options": ("small", ["-comp", "gzip", "-Xcompression-level", "6",
                                "-Xwindow-size", "12", "-Xstrategy", "filtered,huffman_only"]),
     "xz-bcj": ("full", ["-comp", "xz", "-Xbcj", "x86", "-Xdict-size", "64K"]),
-    "lz4-hc": ("full", ["-comp", "lz4", "-Xhc"]),
+    "lz4-hc": ("small", ["-comp", "lz4", "-Xhc"]),
     "lzo-options": ("small", ["-comp", "lzo", "-Xalgorithm", "lzo1x_1"]),
     "zstd-options": ("small", ["-comp", "zstd", "-Xcompression-level", "3"]),
     # extended inodes of every type: the tree copied with an xattr on each kind

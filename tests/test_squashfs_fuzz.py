@@ -103,7 +103,7 @@ def mutate(name, region, edits):
 
 EDITS = st.lists(st.tuples(st.integers(0, 1 << 30), st.integers(0, 7), st.integers(0, 255),
                            st.booleans()), min_size=1, max_size=6)
-FUZZ = settings(max_examples=60, deadline=None,
+FUZZ = settings(max_examples=40, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
 

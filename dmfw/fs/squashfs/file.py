@@ -10,7 +10,8 @@
 #
 # Caches, per file system: one block list (checkpoints for one inode, one
 # window of WINDOW words), one decompressed data block and one decompressed
-# fragment block (each <= block_size, at most 1 MiB).
+# fragment block (each <= block_size); for blocks over 256 KiB only one of
+# the two at a time.
 
 import struct
 
@@ -20,6 +21,17 @@ from dmfw.fs.squashfs.super import err
 
 UNCOMPRESSED = 1 << 24
 WINDOW = 512
+
+
+def stored(dev, pos, n):
+    """`n` bytes at `pos` as a view into one sector-aligned buffer: pread would
+    hold the bytes twice (its covering sectors and the copy), too much for a
+    1 MiB block on a small heap. The view's end is inside the device: `pos + n`
+    is before the inode table, and the device is whole sectors."""
+    skip = pos & 511
+    buf = bytearray((skip + n + 511) & ~511)
+    dev.readblocks(pos >> 9, buf)
+    return memoryview(buf)[skip:skip + n]
 
 
 class BlockList:
@@ -74,9 +86,15 @@ class BlockList:
         return self.offsets[i], self.words[i]
 
 
+SHARED_ABOVE = 256 << 10
+
+
 class Data:
     def __init__(self, fs):
         self.fs = fs
+        # Past 256 KiB blocks one decompressed block (data or fragment) is kept,
+        # not two: a 1 MiB-block image then reads in a 2 MiB MicroPython heap.
+        self.shared = fs.sb.block_size > SHARED_ABOVE
         self.blist = None
         self.key = None
         self.block_data = None
@@ -108,16 +126,21 @@ class Data:
         key = (disk, word, want)
         if key == self.key:
             return self.block_data
+        # Drop the cached block first: on a small heap two blocks may not fit.
         self.key = None
+        self.block_data = None
+        if self.shared:
+            self.frag_key = None
+            self.frag = None
         size = word & ~UNCOMPRESSED
         if size == 0:
             data = bytes(want)
         else:
-            raw = self.fs.dev.pread(disk, size)
             if word & UNCOMPRESSED:
-                data = bytes(raw)
+                data = stored(self.fs.dev, disk, size)
             else:
-                data = self._decode(raw, want, who, "data block %d" % k)
+                data = self._decode(self.fs.dev.pread(disk, size), want, who,
+                                    "data block %d" % k)
             if len(data) != want:
                 raise err("%s: data block %d holds %d bytes, expected %d"
                           % (who, k, len(data), want))
@@ -132,6 +155,10 @@ class Data:
         want = ino.size - (ino.nblocks << sb.block_log)
         if ino.frag != self.frag_key:
             self.frag_key = None
+            self.frag = None
+            if self.shared:
+                self.key = None
+                self.block_data = None
             raw = self.fs.frags.entry(ino.frag, who)
             start, word = struct.unpack("<QI", raw[:12])
             size = word & ~UNCOMPRESSED
@@ -140,11 +167,11 @@ class Data:
             if start < sb.data_start or start + size > sb.inode_table_start:
                 raise err("%s: fragment %d at %d outside the data area"
                           % (who, ino.frag, start))
-            raw = self.fs.dev.pread(start, size)
             if word & UNCOMPRESSED:
-                data = bytes(raw)
+                data = stored(self.fs.dev, start, size)
             else:
-                data = self._decode(raw, 0, who, "fragment %d" % ino.frag)
+                data = self._decode(self.fs.dev.pread(start, size), 0, who,
+                                    "fragment %d" % ino.frag)
             self.frag = data
             self.frag_key = ino.frag
         data = self.frag
@@ -182,9 +209,13 @@ def read(fs, ino, pos, n):
             t = n
         if t <= 0:
             raise err("inode %d: empty block %d" % (ino.ino, k))
-        if not parts and t == n and o == 0 and t == len(data):
-            return data
-        parts.append(data[o:o + t])
+        if type(data) is bytes:
+            if not parts and t == n and o == 0 and t == len(data):
+                return data
+            parts.append(data[o:o + t])
+        else:
+            # A stored block (a view of the cache's buffer): copy the piece out.
+            parts.append(bytes(data[o:o + t]))
         pos += t
         n -= t
     return parts[0] if len(parts) == 1 else b"".join(parts)
