@@ -600,3 +600,22 @@ def test_blkid_agrees(name):
     assert tags["VERSION"] == "4.0"
     assert tags.get("BLOCK_SIZE", str(fs.block_size)) == str(fs.block_size)
     assert "UUID" not in tags and "LABEL" not in tags
+
+
+def test_stream_resumes_at_a_block_end():
+    """A position saved at the very end of a metadata block (an inode body ending
+    on the 8 KiB boundary, its block list in the next block) resumes there."""
+    from dmfw.fs.squashfs.meta import Meta
+    blocks = struct.pack("<H", 0x8000 | 8192) + bytes(range(256)) * 32 + \
+        struct.pack("<H", 0x8000 | 4) + b"next"
+    dev = MemoryDevice(bytearray(blocks + bytes(-len(blocks) % 512)))
+    meta = Meta(dev, "zlib")
+    s = meta.stream(0, 8190, 0, len(blocks), "test")
+    assert s.take(2) == bytes([254, 255])
+    pos, off = s.where()
+    assert (pos, off) == (0, 8192)
+    assert meta.stream(pos, off, 0, len(blocks), "test").take(4) == b"next"
+    with pytest.raises(FormatError):
+        meta.stream(0, 8193, 0, len(blocks), "test")
+    with pytest.raises(FormatError):
+        meta.stream(pos, off, 0, len(blocks), "test").take(5)

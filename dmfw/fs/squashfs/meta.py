@@ -71,7 +71,9 @@ class Stream:
         self.who = who
         self.pos = pos
         self.data, self.next = meta.block(pos, lo, hi, who)
-        if off >= METADATA_SIZE or off > len(self.data):
+        # off == len(data): the bytes start in the next block (a position saved
+        # by where() at a block's end); references are checked < 8 KiB by callers.
+        if off > len(self.data):
             raise FormatError("squashfs: %s: offset %d past its metadata block at %d"
                               % (who, off, pos))
         self.off = off
