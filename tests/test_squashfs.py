@@ -619,3 +619,27 @@ def test_stream_resumes_at_a_block_end():
         meta.stream(0, 8193, 0, len(blocks), "test")
     with pytest.raises(FormatError):
         meta.stream(pos, off, 0, len(blocks), "test").take(5)
+
+
+def test_file_objects_across_blocks():
+    """open/seek/readinto/readline/iteration through the base's File over 4 KiB blocks
+    and a fragment tail."""
+    fs = open_fs("gzip-4k")
+    with open(fstree.tree("full") + "/text.txt", "rb") as f:
+        src = f.read()
+    with fs.open("/text.txt") as f:
+        assert f.seek(4090) == 4090
+        buf = bytearray(20)
+        assert f.readinto(buf) == 20 and bytes(buf) == src[4090:4110]
+        f.seek(-5, 2)
+        assert f.read() == src[-5:]
+        f.seek(0)
+        lines = list(f)
+    assert b"".join(lines) == src and len(lines) == src.count(b"\n") + 1
+    small = fs.lstat("/sizes/m4095")            # below the block size: a fragment
+    assert small.frag != sqinode.FRAG_NONE and small.nblocks == 0
+    with open(fstree.tree("full") + "/sizes/m4095", "rb") as f:
+        want = f.read()
+    with fs.open("/sizes/m4095") as f:
+        f.seek(100)
+        assert f.readline() + f.read() == want[100:]
