@@ -480,9 +480,23 @@ def test_block_list_checkpoints():
         pos = rng.randrange(len(src))
         n = rng.choice((1, 100, 4096, 5000, 70000))
         assert fs.read(ino, pos, n) == src[pos:pos + n]
+        buf = bytearray(n)
+        got = fs.readinto(ino, pos, memoryview(buf))
+        assert got == min(n, len(src) - pos) and buf[:got] == src[pos:pos + n]
     assert fs.read(ino, len(src), 10) == b""
     assert fs.read(ino, len(src) + 5, 10) == b""
     assert len(fs.data.blist.checkpoints) == 6
+    assert fs.readinto(ino, len(src), memoryview(bytearray(4))) == 0
+
+
+def test_st_blocks_as_linux():
+    """Linux: ((size - 1) >> 9) + 1 for basic files, (size - sparse + 511) >> 9 for
+    extended ones, 0 for everything else."""
+    fs = open_fs("gzip")
+    for p, blocks in (("/one", 1), ("/empty", 0), ("/big.bin", 24576), ("/hard/h1", 1),
+                      ("/sizes/m1025", 3), ("/zeros", 4096), ("/sub", 0), ("/links/short", 0),
+                      ("/dev/null", 0)):
+        assert fs.lstat(p).blocks == blocks, p
 
 
 MP_SCRIPT = r"""
@@ -490,6 +504,7 @@ import sys, hashlib
 from dmfw.blockdev import FileDevice
 from dmfw.fs.squashfs import SquashFS
 fs = SquashFS(FileDevice(sys.argv[1], True))
+mv = memoryview(bytearray(65536))
 todo = [("", fs.root())]
 while todo:
     p, d = todo.pop()
@@ -502,11 +517,11 @@ while todo:
             h = hashlib.sha256()
             pos = 0
             while True:
-                b = fs.read(c, pos, 65536)
-                if not b:
+                n = fs.readinto(c, pos, mv)
+                if not n:
                     break
-                h.update(b)
-                pos += len(b)
+                h.update(mv[:n])
+                pos += n
             print(cp, "%o" % c.mode, c.uid, c.gid, c.mtime, c.nlink, h.digest().hex())
         else:
             print(cp, "%o" % c.mode, c.uid, c.gid, c.mtime, c.nlink,

@@ -67,10 +67,17 @@ class SquashFS(FileSystem):
         return ino.target
 
     def read(self, ino, pos, n):
+        self._readable(ino, pos)
+        return sqfile.read(self, ino, pos, n)
+
+    def readinto(self, ino, pos, mv):
+        self._readable(ino, pos)
+        return sqfile.readinto(self, ino, pos, mv)
+
+    def _readable(self, ino, pos):
         if ino.is_dir():
             raise DMError(EISDIR, "squashfs: inode %d: is a directory" % ino.ino)
         if not ino.is_reg():
             raise DMError(EINVAL, "squashfs: inode %d: not a regular file" % ino.ino)
         if pos < 0:
             raise DMError(EINVAL, "squashfs: inode %d: negative position" % ino.ino)
-        return sqfile.read(self, ino, pos, n)

@@ -181,41 +181,61 @@ class Data:
         return data, ino.frag_off, want
 
 
+def _piece(fs, ino, pos):
+    """(buffer, start, end): the bytes of `ino` from `pos` to the end of its block
+    are buffer[start:end]."""
+    d = fs.data
+    log = fs.sb.block_log
+    k = pos >> log
+    if k < ino.nblocks:
+        data = d.block(ino, k)
+        return data, pos - (k << log), len(data)
+    data, o, want = d.tail(ino)
+    within = pos - (k << log)
+    if within >= want:
+        raise err("inode %d: read past its tail" % ino.ino)
+    return data, o + within, o + want
+
+
 def read(fs, ino, pos, n):
     size = ino.size
     if pos >= size or n <= 0:
         return b""
     if n > size - pos:
         n = size - pos
-    d = fs.data
-    sb = fs.sb
-    log = sb.block_log
-    bs = sb.block_size
     parts = []
     while n > 0:
-        k = pos >> log
-        if k < ino.nblocks:
-            data = d.block(ino, k)
-            o = pos - (k << log)
-            end = len(data)
-        else:
-            data, o, want = d.tail(ino)
-            o += pos - (k << log)
-            end = ino.frag_off + want
-            if pos - (k << log) >= want or want > bs:
-                raise err("inode %d: read past its tail" % ino.ino)
+        data, o, end = _piece(fs, ino, pos)
         t = end - o
         if t > n:
             t = n
-        if t <= 0:
-            raise err("inode %d: empty block %d" % (ino.ino, k))
         if type(data) is bytes:
             if not parts and t == n and o == 0 and t == len(data):
                 return data
             parts.append(data[o:o + t])
         else:
-            # A stored block (a view of the cache's buffer): copy the piece out.
+            # A bytearray or view the cache owns: copy the piece out.
             parts.append(bytes(data[o:o + t]))
         pos += t
         n -= t
     return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def readinto(fs, ino, pos, mv):
+    """read() straight into the caller's buffer: one copy out of the cached block."""
+    size = ino.size
+    n = len(mv)
+    if pos >= size or n <= 0:
+        return 0
+    if n > size - pos:
+        n = size - pos
+    got = 0
+    while got < n:
+        data, o, end = _piece(fs, ino, pos)
+        t = end - o
+        if t > n - got:
+            t = n - got
+        mv[got:got + t] = memoryview(data)[o:o + t]
+        pos += t
+        got += t
+    return got

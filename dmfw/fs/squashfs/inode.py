@@ -21,6 +21,7 @@ SYMLINK_MAX = 4096  # Linux refuses longer targets (PAGE_SIZE)
 
 
 class SquashInode(Inode):
+    blocks = 0         # st_blocks: Linux gives 0 but for regular files
     ref = 0
     itype = 0
     xattr = XATTR_INVALID
@@ -86,11 +87,14 @@ def read_inode(fs, ref, want_type=0):
         start, frag, foff, size = struct.unpack("<IIII", s.take(16))
         _file(fs, ino, start, frag, foff, size, who)
         ino.blist = s.where()
+        # st_blocks as Linux's squashfs_read_inode sets them
+        ino.blocks = ((size - 1) >> 9) + 1
     elif itype == LREG:
-        start, size, _sparse, nlink, frag, foff, xattr = struct.unpack("<QQQIIII", s.take(40))
+        start, size, sparse, nlink, frag, foff, xattr = struct.unpack("<QQQIIII", s.take(40))
         ino.nlink = nlink
         _file(fs, ino, start, frag, foff, size, who)
         ino.blist = s.where()
+        ino.blocks = max(0, (size - sparse + 511) >> 9)
     elif basic == SYMLINK:
         nlink, size = struct.unpack("<II", s.take(8))
         if size > SYMLINK_MAX:

@@ -49,6 +49,10 @@ class Meta:
                                   e.errno)
             if not data:
                 raise FormatError("squashfs: %s: empty metadata block at %d" % (who, pos))
+            if type(data) is not bytes:
+                # Decoders may hand back their bytearray; names and link targets
+                # sliced from a block must be immutable bytes.
+                data = bytes(data)
         hit = (data, pos + 2 + n)
         if len(self.order) >= self.slots:
             del self.cache[self.order.pop(0)]
