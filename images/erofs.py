@@ -26,7 +26,7 @@ LONG = "names/" + "n" * 255
 RECIPES = {
     "plain": ("host", []),
     "noinline": ("host", ["-Enoinline_data"]),
-    "compact": ("host", ["-Eforce-inode-compact"]),
+    "compact": ("host", ["-T%d" % MTIME, "-Eforce-inode-compact"]),
     "extended": ("host", ["-Eforce-inode-extended"]),
     "nosbcrc": ("host", ["-Enosbcrc"]),
     "chunk": ("host", ["--chunksize=4096"]),
@@ -38,7 +38,7 @@ RECIPES = {
     "lz4-ztail": ("host", ["-zlz4", "-Eztailpacking"]),
     "lz4-legacy": ("host", ["-zlz4", "-Elegacy-compress"]),
     "lz4-legacy-big": ("host", ["-zlz4hc", "-C16384", "-Elegacy-compress"]),
-    "lz4-compact": ("host", ["-zlz4hc", "-Eforce-inode-compact"]),
+    "lz4-compact": ("host", ["-T%d" % MTIME, "-zlz4hc", "-Eforce-inode-compact"]),
     "lz4-big-ztail": ("host", ["-zlz4hc", "-C32768", "-Eztailpacking"]),
     # trixie's erofs-utils in the guest rootfs
     "g-lzma": ("guest", ["-zlzma"]),
@@ -57,8 +57,14 @@ RECIPES = {
     "g-chunk": ("guest", ["--chunksize=65536"]),
 }
 
-# Recipes whose inodes are all compact, so every mtime is the build time.
+# Host recipes with -T: 1.5 applies it to every file (text.txt loses its own mtime),
+# and makes compact inodes (with SOURCE_DATE_EPOCH it keeps them all extended).
 ALL_COMPACT = ("compact", "lz4-compact")
+
+
+def mtime_of(name, st_mtime):
+    """The mtime image `name` stores for a tree file of mtime st_mtime."""
+    return MTIME if name in ALL_COMPACT else int(st_mtime)
 
 
 def guest_rootfs():
@@ -101,7 +107,11 @@ def _run(cmd, env=None):
 def _build_host(out, src, args):
     # 1.5's -T would also overwrite every file's mtime; SOURCE_DATE_EPOCH sets only the
     # build time (compact inodes' time) and clamps newer mtimes (the tree has none).
-    env = dict(os.environ, SOURCE_DATE_EPOCH=str(MTIME))
+    # With SOURCE_DATE_EPOCH set, 1.5 makes every inode extended; -T recipes go without.
+    env = dict(os.environ)
+    env.pop("SOURCE_DATE_EPOCH", None)
+    if not any(a.startswith("-T") for a in args):
+        env["SOURCE_DATE_EPOCH"] = str(MTIME)
     _run(["mkfs.erofs", "--quiet", "-U" + UUID, "--exclude-path=" + LONG] + args
          + [out, src], env=env)
 
@@ -124,10 +134,13 @@ def _build_guest(out, src, args):
 
 def image(name, tree_name="small"):
     tool, args = RECIPES[name]
-    recipe = {"tool": tool, "args": args, "tree": tree_name, "v": 1}
+    recipe = {"tool": tool, "args": args, "tree": tree_name, "v": 2}
+
+    # The tree first: cached_image holds the cache lock while building, and tree()
+    # takes it too.
+    src = tree(tree_name)
 
     def build(out):
-        src = tree(tree_name)
         if tool == "host":
             _build_host(out, src, args)
         else:

@@ -91,10 +91,9 @@ class Super:
                               % (name, self.available_algs), EOPNOTSUPP)
 
     def _check_csum(self, dev, name):
-        # The checksum covers the superblock's block from byte 1024 to its end with the
-        # checksum field zeroed (whole 1024..4096 for blocks of 4 KiB and less, as the
-        # kernel and erofs-utils read a 4 KiB block there for any smaller size... see
-        # erofs_superblock_csum_verify: len = blksz - 1024 when blksz > 1024).
+        # crc32c over the superblock's block from byte 1024 to its end, the checksum
+        # field zeroed (erofs_superblock_csum_verify). erofs-utils leaves the feature
+        # off for blocks under 4 KiB; for those the 1 KiB from the superblock on is used.
         bs = self.block_size
         n = bs - SUPER_OFFSET if bs > SUPER_OFFSET else bs
         if SUPER_OFFSET + n > self.dev_bytes:
