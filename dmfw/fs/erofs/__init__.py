@@ -9,7 +9,8 @@ references), directories with binary-search lookups, symlinks, device nodes, fif
 sockets. Not supported (refused by name): extra devices, 48-bit block numbers,
 metabox; xattrs are skipped (their size is accounted for).
 
-Caches (the bounds): metadata blocks, at most META_BLOCKS (16) blocks; decoded extents,
+Caches (the bounds): metadata blocks, at most META_BLOCKS (16) blocks; the last
+directory block read (one block); decoded extents,
 at most two (one for files, one for the packed inode), each at most the kernel's
 Z_EROFS_PCLUSTER_MAX_DSIZE (12 MiB; real images use up to their pcluster's decoded
 size, typically 4 KiB .. 1 MiB). Everything else is read per call.
@@ -41,6 +42,7 @@ class ErofsFS(FileSystem):
         self._zcache = [None, None]
         self._packed = None
         self._depth = 0
+        self._dirblk = None     # the last directory block read: (nid, index, bytes)
         r = read_inode(self, sb.root_nid)
         if (r.mode & S_IFMT) != S_IFDIR:
             raise FormatError("erofs: %s: root nid %d is not a directory"

@@ -11,37 +11,51 @@ from dmfw.errors import FormatError
 NAME_LEN = 255
 
 
-def block(fs, d, i):
-    """[(name, nid, file_type)] of directory block i."""
-    bs = fs.sb.block_size
-    start = i << fs.sb.blkszbits
-    maxsize = min(bs, d.size - start)
-    buf = fs.read_data(d, start, maxsize)
-    if len(buf) != maxsize:
-        raise FormatError("erofs: nid %d: directory block %d is short" % (d.nid, i))
-    if maxsize < 12:
-        raise FormatError("erofs: nid %d: directory block %d of %d bytes"
-                          % (d.nid, i, maxsize))
-    nameoff0 = struct.unpack_from("<H", buf, 8)[0]
-    if nameoff0 < 12 or nameoff0 >= maxsize or nameoff0 % 12:
-        raise FormatError("erofs: nid %d: directory block %d: bad first name offset %d"
-                          % (d.nid, i, nameoff0))
-    n = nameoff0 // 12
-    out = []
-    for k in range(n):
+class Block:
+    """Directory block i of d; entries are decoded (and checked) one at a time, so a
+    binary search reads only the few it probes."""
+
+    def __init__(self, fs, d, i):
+        bs = fs.sb.block_size
+        start = i << fs.sb.blkszbits
+        self.maxsize = maxsize = min(bs, d.size - start)
+        self.nid = d.nid
+        self.i = i
+        c = fs._dirblk
+        if c is not None and c[0] == d.nid and c[1] == i:
+            buf = c[2]
+        else:
+            buf = fs.read_data(d, start, maxsize)
+            if len(buf) != maxsize:
+                raise FormatError("erofs: nid %d: directory block %d is short" % (d.nid, i))
+            fs._dirblk = (d.nid, i, buf)
+        self.buf = buf
+        if maxsize < 12:
+            raise FormatError("erofs: nid %d: directory block %d of %d bytes"
+                              % (d.nid, i, maxsize))
+        off0 = struct.unpack_from("<H", buf, 8)[0]
+        if off0 < 12 or off0 >= maxsize or off0 % 12:
+            raise FormatError("erofs: nid %d: directory block %d: bad first name offset %d"
+                              % (d.nid, i, off0))
+        self.off0 = off0
+        self.n = off0 // 12
+
+    def entry(self, k):
+        """(name, nid, file_type) of entry k."""
+        buf = self.buf
+        maxsize = self.maxsize
         nid, off, ft = struct.unpack_from("<QHB", buf, k * 12)
-        if k + 1 < n:
+        if k + 1 < self.n:
             end = struct.unpack_from("<H", buf, k * 12 + 20)[0]
         else:
             end = maxsize
             z = buf.find(b"\0", off) if off < maxsize else -1
             if z >= 0:
                 end = z
-        if off < nameoff0 or end <= off or end > maxsize or end - off > NAME_LEN:
+        if off < self.off0 or end <= off or end > maxsize or end - off > NAME_LEN:
             raise FormatError("erofs: nid %d: directory block %d: corrupt entry %d"
-                              % (d.nid, i, k))
-        out.append((bytes(buf[off:end]), nid, ft))
-    return out
+                              % (self.nid, self.i, k))
+        return buf[off:end], nid, ft
 
 
 def nblocks(fs, d):
@@ -50,7 +64,9 @@ def nblocks(fs, d):
 
 def entries(fs, d):
     for i in range(nblocks(fs, d)):
-        for name, nid, _ft in block(fs, d, i):
+        b = Block(fs, d, i)
+        for k in range(b.n):
+            name, nid, _ft = b.entry(k)
             if name != b"." and name != b"..":
                 yield name, nid
 
@@ -62,24 +78,25 @@ def lookup(fs, d, name):
     cand = None
     while lo <= hi:
         mid = (lo + hi) >> 1
-        ents = block(fs, d, mid)
-        first = ents[0][0]
+        b = Block(fs, d, mid)
+        first, nid, _ft = b.entry(0)
         if name == first:
-            return ents[0][1]
+            return nid
         if name > first:
-            cand = ents
+            cand = mid
             lo = mid + 1
         else:
             hi = mid - 1
     if cand is None:
         return None
-    lo = 0
-    hi = len(cand) - 1
+    b = Block(fs, d, cand)
+    lo = 1
+    hi = b.n - 1
     while lo <= hi:
         mid = (lo + hi) >> 1
-        n = cand[mid][0]
+        n, nid, _ft = b.entry(mid)
         if n == name:
-            return cand[mid][1]
+            return nid
         if name > n:
             lo = mid + 1
         else:

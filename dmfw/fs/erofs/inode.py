@@ -23,6 +23,9 @@ _TYPES = (S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK)
 
 
 class ErofsInode(Inode):
+    # Attributes equal to these class defaults are not set per instance: a listing of
+    # a big directory holds thousands of inodes, and MicroPython's instance dicts grow
+    # by doubling.
     nid = 0
     layout = 0
     isize = 32          # on-disk inode size
@@ -30,6 +33,11 @@ class ErofsInode(Inode):
     iloc = 0            # byte offset of the on-disk inode
     raw = 0             # i_u: raw_blkaddr / compressed_blocks / rdev / chunk format
     zmap = None         # the compression map (zmap.ZMap), made on first read
+    chunkbits = 0
+
+    @property
+    def ino(self):
+        return self.nid
 
     def is_compressed(self):
         return self.layout == COMPRESSED_FULL or self.layout == COMPRESSED_COMPACT
@@ -51,14 +59,15 @@ def read_inode(fs, nid):
     if i_format & ~0xF:
         raise FormatError("erofs: nid %d: unsupported i_format 0x%x" % (nid, i_format),
                           EOPNOTSUPP)
+    layout = (i_format >> 1) & 7
+    if layout > CHUNK_BASED:
+        raise FormatError("erofs: nid %d: unknown data layout %d" % (nid, layout),
+                          EOPNOTSUPP)
     ino = ErofsInode()
     ino.nid = nid
-    ino.ino = nid
     ino.iloc = iloc
-    ino.layout = (i_format >> 1) & 7
-    if ino.layout > CHUNK_BASED:
-        raise FormatError("erofs: nid %d: unknown data layout %d" % (nid, ino.layout),
-                          EOPNOTSUPP)
+    if layout:
+        ino.layout = layout
     if i_format & 1:
         ino.isize = 64
         if iloc + 64 > sb.dev_bytes:
@@ -73,13 +82,19 @@ def read_inode(fs, nid):
         # images add a 32-bit offset to it in the once-reserved field).
         mtime = sb.build_time + mtime_rel
     ino.mode = mode
-    ino.nlink = nlink
-    ino.uid = uid
-    ino.gid = gid
-    ino.size = size
+    if nlink != 1:
+        ino.nlink = nlink
+    if uid:
+        ino.uid = uid
+    if gid:
+        ino.gid = gid
+    if size:
+        ino.size = size
     ino.mtime = mtime
-    ino.raw = raw
-    ino.xattr_isize = 12 + 4 * (icount - 1) if icount else 0
+    if raw:
+        ino.raw = raw
+    if icount:
+        ino.xattr_isize = 12 + 4 * (icount - 1)
     t = mode & S_IFMT
     if t not in _TYPES:
         raise FormatError("erofs: nid %d: bad file type 0%o" % (nid, mode))
