@@ -50,6 +50,8 @@ RECIPES = {
     "g-lz4-all-fragments": ("guest", ["-zlz4", "-Eall-fragments"]),
     "g-lz4-dedupe": ("guest", ["-zlz4hc", "-C16384", "-Ededupe"]),
     "g-lz4-dedupe-frag": ("guest", ["-zlz4", "-Ededupe,fragments,ztailpacking"]),
+    "g-deflate-dedupe": ("guest", ["-zdeflate", "-C16384", "-Ededupe"]),
+    "g-lzma-dedupe": ("guest", ["-zlzma", "-C16384", "-Ededupe"]),
     "g-lz4-mixed": ("guest", ["-zlz4hc:lzma", "-C65536"]),
     "g-b512": ("guest", ["-b512"]),
     "g-b1024-lz4": ("guest", ["-b1024", "-zlz4", "-Eztailpacking", "-Lsmall-label"]),

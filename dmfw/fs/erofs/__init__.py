@@ -13,7 +13,9 @@ Caches (the bounds): metadata blocks, at most META_BLOCKS (16) blocks; the last
 directory block read (one block); decoded extents,
 at most two (one for files, one for the packed inode), each at most the kernel's
 Z_EROFS_PCLUSTER_MAX_DSIZE (12 MiB; real images use up to their pcluster's decoded
-size, typically 4 KiB .. 1 MiB). Everything else is read per call.
+size, typically 4 KiB .. 1 MiB; a dedupe partial reference decoded by deflate, lzma or
+zstd may transiently take up to that bound, as the registry's decoders cannot stop
+early). Everything else is read per call.
 """
 
 from dmfw.errors import DMError, FormatError, EINVAL

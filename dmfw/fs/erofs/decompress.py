@@ -11,7 +11,7 @@
 # An extent with PARTIAL_REF (dedupe) uses only a prefix of what its pcluster decodes to.
 
 from dmfw.errors import FormatError, EOPNOTSUPP
-from dmfw.fs.erofs.zmap import SHIFTED, INTERLACED
+from dmfw.fs.erofs.zmap import SHIFTED, INTERLACED, MAX_DSIZE
 
 NAMES = ("lz4", "microlzma", "deflate", "zstd")
 
@@ -66,7 +66,12 @@ def decode(fs, ino, ext, raw):
             data = _lz4(bytes(raw), out)
         else:
             raw = _strip_padding(nid, raw, bs)
-            data = decompress(NAMES[fmt], bytes(raw), out)
+            # A partial reference wants a prefix; the registry's decoders refuse output
+            # past their bound, so decode the pcluster within the kernel's limit on one
+            # pcluster's output and keep the prefix.
+            data = decompress(NAMES[fmt], bytes(raw), MAX_DSIZE if ext.partial else out)
+            if ext.partial and len(data) > out:
+                data = data[:out]
     except CorruptData as e:
         raise FormatError("erofs: nid %d: extent at %d: %s" % (nid, ext.la, e), e.errno)
     if len(data) != out:
