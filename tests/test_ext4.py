@@ -75,7 +75,7 @@ def check_tree(fs, root):
     assert n > 20
 
 
-def check_errors(fs):
+def check_errors(fs, root):
     with pytest.raises(DMError) as e:
         fs.stat("/nonexistent/x")
     assert e.value.errno == 2
@@ -92,6 +92,16 @@ def check_errors(fs):
     assert fs.readlink("/links/short") == "../one"
     assert fs.open("/links/short").read() == b"x"
     assert fs.stat("/links/dir/d/e/f/g/h/file").size == 10
+    # mke2fs -d keeps hard links as one inode.
+    h = fs.stat("/hard/h1")
+    assert h.ino == fs.stat("/hard/h2").ino == fs.stat("/sub/h3").ino and h.nlink == 3
+    f = fs.open("/text.txt")
+    f.seek(-10, 2)
+    text = expected(root, "/text.txt")[1]
+    assert f.read() == text[-10:]
+    f.seek(1000)
+    buf = bytearray(5000)
+    assert f.readinto(buf) == 5000 and buf == text[1000:6000]
 
 
 def blkid(path):
@@ -112,7 +122,7 @@ def test_variant_equals_tree(variant):
     assert fs.block_size == int(b["BLOCK_SIZE"]) == img.VARIANTS[variant][1]
     assert fs.warning is None
     check_tree(fs, tree(name))
-    check_errors(fs)
+    check_errors(fs, tree(name))
 
 
 def test_htree_lookups_match_debugfs():

@@ -17,7 +17,9 @@ from dmfw.errors import DMError
 
 pytestmark = pytest.mark.skipif(shutil.which("mke2fs") is None, reason="no e2fsprogs")
 
-SETTINGS = settings(max_examples=int(os.environ.get("EXT4_FUZZ_EXAMPLES", "30")), deadline=None, derandomize=not os.environ.get("EXT4_FUZZ_EXAMPLES"),
+# EXT4_FUZZ_EXAMPLES=N runs a longer, randomised fuzz (the default is short and fixed).
+LONG = os.environ.get("EXT4_FUZZ_EXAMPLES")
+SETTINGS = settings(max_examples=int(LONG or 30), deadline=None, derandomize=not LONG,
                     suppress_health_check=[HealthCheck.too_slow,
                                            HealthCheck.function_scoped_fixture])
 

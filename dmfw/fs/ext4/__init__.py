@@ -14,7 +14,8 @@ dirdata, external journal devices; encrypted inodes (per inode). Casefolded
 directories are listed with names as stored and searched linearly.
 
 Memory: file reads stream (one request's bytes); metadata cache of at most
-META_CACHE blocks (extent index/leaf and indirect blocks) plus one group
+META_CACHE (16) blocks (extent index/leaf and indirect blocks), INODE_CACHE (32)
+parsed inodes (path walks re-read the same directories) and one group
 descriptor block; directory blocks are read one at a time and not kept. Checksums
 are verified once per block/inode: a set of at most VERIFIED_MAX keys remembers
 which (the device is read-only), emptied when full.
@@ -25,6 +26,7 @@ from dmfw.fs.base import FileSystem, S_IFMT, S_IFDIR, s_isdir, PATH_MAX
 from dmfw.fs.base import Inode, ENOTDIR, EISDIR
 
 META_CACHE = 16
+INODE_CACHE = 32
 VERIFIED_MAX = 4096
 RECOVERY_WARNING = "ext4: needs journal recovery; reading without replaying it"
 
@@ -49,6 +51,8 @@ class ExtFS(FileSystem):
         self._cache = {}
         self._order = []
         self._verified = {}
+        self._icache = {}
+        self._iorder = []
 
     # --- blocks ---
     def _check_blk(self, pblk, n, ino):
@@ -93,6 +97,16 @@ class ExtFS(FileSystem):
 
     # --- inodes ---
     def get_inode(self, ino):
+        node = self._icache.get(ino)
+        if node is None:
+            node = self._load_inode(ino)
+            if len(self._iorder) >= INODE_CACHE:
+                del self._icache[self._iorder.pop(0)]
+            self._icache[ino] = node
+            self._iorder.append(ino)
+        return node
+
+    def _load_inode(self, ino):
         from dmfw.fs.ext4.inode import ExtInode
         from dmfw.fs.ext4.super import BG_INODE_UNINIT
         sb = self.sb
@@ -176,7 +190,7 @@ class ExtFS(FileSystem):
         ea = (self.block_size >> 9) if node.file_acl else 0
         if not (node.flags & FL_EXTENTS) and node.size < 60 and node.blocks - ea <= 0:
             return bytes(node.iblock[:node.size])
-        return self._read(node, 0, node.size)
+        return bytes(self._read(node, 0, node.size))
 
     def read(self, node, pos, n):
         from dmfw.fs.ext4.inline import inline_bytes
@@ -199,6 +213,8 @@ class ExtFS(FileSystem):
             return b""
         bs = self.block_size
         out = bytearray(end - pos)
+        mv = memoryview(out)
+        rb = getattr(self.dev, "readblocks", None)
         mp = self.mapper(node)
         o = 0
         while pos < end:
@@ -210,7 +226,12 @@ class ExtFS(FileSystem):
             take = min(run * bs - inner, end - pos)
             if pblk:
                 self._check_blk(pblk, (inner + take + bs - 1) // bs, node.ino)
-                out[o:o + take] = self.dev.pread(pblk * bs + inner, take)
+                at = pblk * bs + inner
+                if rb is not None:
+                    # Straight into the result: no second buffer of the request's size.
+                    rb(at >> 9, mv[o:o + take], at & 511)
+                else:
+                    out[o:o + take] = self.dev.pread(at, take)
             o += take
             pos += take
-        return bytes(out)
+        return out
