@@ -33,8 +33,9 @@ def open_fs(path):
 
 
 def read_all(fs, path):
+    from dmfw.fs.base import File
     h = hashlib.sha256()
-    with fs.open(path) as f:
+    with (fs.open(path) if isinstance(path, str) else File(fs, path)) as f:
         while True:
             b = f.read(1 << 20)
             if not b:
@@ -55,13 +56,13 @@ def check_tree(fs, root):
         assert ino.nlink == nlink, rel
         if data is not None:
             assert ino.size == len(data), rel
-            assert read_all(fs, rel) == hashlib.sha256(data).hexdigest(), rel
+            assert read_all(fs, ino) == hashlib.sha256(data).hexdigest(), rel
             n += 1
         elif target is not None:
-            assert fs.readlink(rel) == target, rel
+            assert fs.read_link(ino) == target.encode(), rel
             assert ino.size == len(target.encode()), rel
         elif stat.S_ISDIR(st.st_mode):
-            names = set(fs.listdir(rel))
+            names = set(n.decode() for n, _ in fs.entries(ino))
             want = set(os.listdir(os.path.join(root, rel.lstrip("/"))))
             if rel == "/":
                 want.add("lost+found")
@@ -71,8 +72,12 @@ def check_tree(fs, root):
                 assert (ino.rdev_major, ino.rdev_minor) == (os.major(st.st_rdev),
                                                             os.minor(st.st_rdev)), rel
             with pytest.raises(DMError):
-                fs.open(rel)
+                fs.read(ino, 0, 1)
     assert n > 20
+    with pytest.raises(DMError):
+        fs.open("/dev/fifo")
+    assert fs.readlink("/links/dangling") == "nowhere/at/all"
+    assert "entry-00007" in fs.listdir("/many")
 
 
 def check_errors(fs, root):

@@ -77,8 +77,9 @@ def is_dx(fs, dino):
     return bool(dino.flags & FL_INDEX) and fs.sb.compat & 0x20
 
 
-def parse_block(fs, dino, buf, start, end, where):
-    """Yield (name, ino, rec_off) of the live entries in buf[start:end]."""
+def parse_block(fs, dino, buf, start, end, where, only_len=-1):
+    """Yield (name, ino) of the live entries in buf[start:end] (with only_len >= 0,
+    only those whose name has that length)."""
     off = start
     filetype = fs.filetype
     icount = fs.sb.inodes_count
@@ -100,7 +101,7 @@ def parse_block(fs, dino, buf, start, end, where):
             if ino > icount:
                 raise FormatError("ext4: inode %d: %s: entry names inode %d out of range"
                                   % (dino.ino, where, ino))
-            if nlen:
+            if nlen and (only_len < 0 or nlen == only_len):
                 name = bytes(buf[off + 8:off + 8 + nlen])
                 if name != b"." and name != b"..":
                     yield name, ino
@@ -145,7 +146,13 @@ def entries(fs, dino):
 
 
 def _find(fs, dino, buf, name, where):
-    for n, ino in parse_block(fs, dino, buf, 0, len(buf), where):
+    """Inode number of `name` in one leaf block, 0 if absent. The hot path of every
+    path walk: a block that does not contain the name's bytes at all is skipped,
+    otherwise entries are compared by length first, without making names."""
+    if name not in buf:
+        return 0
+    nl = len(name)
+    for n, ino in parse_block(fs, dino, buf, 0, len(buf), where, nl):
         if n == name:
             return ino
     return 0
