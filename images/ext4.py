@@ -37,7 +37,9 @@ VARIANTS = {
     "ext4-noextent": ("ext4", 4096, ["-O", "^extent,^64bit"]),
     "ext4-nodx": ("ext4", 4096, ["-O", "^dir_index"]),
     "ext4-i128": ("ext4", 4096, ["-I", "128"]),
-    "ext4-metabg": ("ext4", 1024, ["-O", "meta_bg,^resize_inode"]),
+    # 40 groups of 8 MiB (a sparse file): descriptor blocks in meta groups 0, 16, 32.
+    "ext4-metabg": ("ext4", 1024, ["-O", "meta_bg,^resize_inode", "size=327680k"]),
+    "ext2-groups": ("ext2", 1024, ["size=131072k"]),
     "ext4-seed": ("ext4", 4096, ["-O", "metadata_csum_seed"]),
     "ext4-tea": ("ext4", 4096, ["hash_alg=tea"]),
     "ext4-legacy": ("ext4", 1024, ["hash_alg=legacy"]),
@@ -67,7 +69,10 @@ def mke2fs(path, src, fstype, bs, extra, size_kb=None, label=LABEL):
     # "hash_alg=X" is not an mke2fs option but a mke2fs.conf setting: a private
     # config file selects the htree hash (legacy, half_md4, tea).
     algs = [a for a in extra if a.startswith("hash_alg=")]
-    extra = [a for a in extra if not a.startswith("hash_alg=")]
+    for a in extra:
+        if a.startswith("size="):
+            size_kb = int(a[5:-1])
+    extra = [a for a in extra if not a.startswith("hash_alg=") and not a.startswith("size=")]
     if algs:
         with open("/etc/mke2fs.conf") as f:
             conf = f.read()
@@ -76,6 +81,8 @@ def mke2fs(path, src, fstype, bs, extra, size_kb=None, label=LABEL):
             f.write(conf)
         env["MKE2FS_CONFIG"] = path + ".conf"
     ext = "root_owner=0:0,hash_seed=" + HASH_SEED
+    with open(path, "wb") as f:
+        f.truncate(size_kb * 1024)  # sparse: large geometries cost no disk space
     cmd = ["mke2fs", "-q", "-F", "-t", fstype, "-b", str(bs), "-d", src, "-U", UUID,
            "-L", label, "-E", ext] + extra + [path, "%dk" % size_kb]
     try:

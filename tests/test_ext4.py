@@ -130,6 +130,26 @@ def test_variant_equals_tree(variant):
     check_errors(fs, tree(name))
 
 
+def inode_tables(path):
+    """[inode table block of each group] as dumpe2fs prints them."""
+    out = subprocess.run(["dumpe2fs", path], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True).stdout
+    return [int(line.split("Inode table at ")[1].split("-")[0])
+            for line in out.splitlines() if "Inode table at " in line]
+
+
+@pytest.mark.parametrize("variant", ["ext4-metabg", "ext2-groups", "ext4-no64", "ext4-4k"])
+def test_group_descriptors_match_dumpe2fs(variant):
+    path = img.image(variant, "small")
+    fs = open_fs(path)
+    want = inode_tables(path)
+    assert fs.sb.groups == len(want)
+    assert [fs.sb.group_desc(g)[0] for g in range(fs.sb.groups)] == want
+    if variant == "ext4-metabg":
+        assert fs.sb.groups > 2 * fs.sb.descs_per_block and fs.sb.first_meta_bg == 0
+        assert fs.sb._desc_block(2) != fs.sb.first_data_block + 3
+
+
 def test_htree_lookups_match_debugfs():
     """/many is an htree (e2fsck -D): every name resolves through the index to the
     inode number debugfs lists, including after hash collisions across leaves."""
