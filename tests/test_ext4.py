@@ -265,13 +265,18 @@ def test_unwritten_extents_read_as_zeros(tmp_path):
         expected(root, "/sparse.img")[1]).hexdigest()
 
 
-def test_huge_sizes(tmp_path):
+def test_huge_sizes_and_high_ids(tmp_path):
     src = img.image("ext4-4k", "small")
     p = str(tmp_path / "h.img")
     shutil.copy(src, p)
     img.run(["debugfs", "-w", "-R", "sif /one size 0x10000000000", p])
     img.run(["debugfs", "-w", "-R", "sif /text.txt size 0xffffffffffffff", p])
+    img.run(["debugfs", "-w", "-R", "sif /perms/user uid_hi 2", p])
+    img.run(["debugfs", "-w", "-R", "sif /perms/user gid_hi 3", p])
     fs = open_fs(p)
+    u = fs.stat("/perms/user")
+    assert (u.uid, u.gid) == (2 * 65536 + 1000, 3 * 65536 + 1000)
+    assert "User: 132072   Group: 197608" in img.debugfs(p, "stat /perms/user")
     f = fs.open("/one")
     assert f.read(3) == b"x\0\0"
     f.seek((1 << 40) - 4)
