@@ -41,6 +41,9 @@ VARIANTS = {
     "ext4-metabg": ("ext4", 1024, ["-O", "meta_bg,^resize_inode", "size=327680k"]),
     "ext2-groups": ("ext2", 1024, ["size=131072k"]),
     "ext4-seed": ("ext4", 4096, ["-O", "metadata_csum_seed"]),
+    # The features only (mke2fs -d sets no +F/+E directories): still readable.
+    "ext4-casefold": ("ext4", 4096, ["-O", "casefold"]),
+    "ext4-encrypt": ("ext4", 4096, ["-O", "encrypt"]),
     "ext4-tea": ("ext4", 4096, ["hash_alg=tea"]),
     "ext4-legacy": ("ext4", 1024, ["hash_alg=legacy"]),
 }

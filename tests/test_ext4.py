@@ -426,3 +426,23 @@ def test_micropython_walk_equals_cpython(tmp_path, variant):
     assert mp.returncode == 0, mp.stderr
     assert cp.stdout.count("\n") > 300
     assert mp.stdout == cp.stdout
+
+
+def test_encrypted_refused_casefold_scanned(tmp_path):
+    src = img.image("ext4-casefold", "full")
+    p = str(tmp_path / "e.img")
+    shutil.copy(src, p)
+    fs = open_fs(p)
+    flags_one = fs.stat("/one").flags
+    flags_many = fs.stat("/many").flags
+    assert flags_many & 0x1000
+    img.run(["debugfs", "-w", "-R", "sif /one flags 0x%x" % (flags_one | 0x800), p])
+    img.run(["debugfs", "-w", "-R", "sif /many flags 0x%x" % (flags_many | 0x40000000), p])
+    fs = open_fs(p)
+    with pytest.raises(DMError) as e:
+        fs.open("/one").read()
+    assert e.value.errno == 95 and "inode %d: encrypted" % fs.lstat("/one").ino in str(e.value)
+    # A casefolded htree is hashed with the folded name: looked up by scanning.
+    assert fs.open("/many/entry-02999").read() == expected(tree("full"),
+                                                           "/many/entry-02999")[1]
+    assert fs.lookup_child(fs.stat("/many"), b"ENTRY-02999") is None
