@@ -446,3 +446,21 @@ def test_encrypted_refused_casefold_scanned(tmp_path):
     assert fs.open("/many/entry-02999").read() == expected(tree("full"),
                                                            "/many/entry-02999")[1]
     assert fs.lookup_child(fs.stat("/many"), b"ENTRY-02999") is None
+
+
+def test_one_read_is_bounded(tmp_path):
+    """A file claiming 16 TiB of holes: read(ino, 0, size) returns a bounded chunk,
+    the stream goes on from there."""
+    from dmfw.fs.ext4 import MAX_READ
+    src = img.image("ext4-4k", "small")
+    p = str(tmp_path / "h.img")
+    shutil.copy(src, p)
+    img.run(["debugfs", "-w", "-R", "sif /one size 0xfffffff0000", p])
+    fs = open_fs(p)
+    ino = fs.stat("/one")
+    assert ino.size == 0xfffffff0000
+    b = fs.read(ino, 0, ino.size)
+    assert len(b) == MAX_READ and b[:2] == b"x\0" and not any(b[1:])
+    f = fs.open("/one")
+    buf = bytearray(MAX_READ + 100)
+    assert f.readinto(buf) == len(buf) and f.tell() == len(buf)

@@ -13,7 +13,8 @@ and `warning` says so. Refused: unknown incompatible features, compression,
 dirdata, external journal devices; encrypted inodes (per inode). Casefolded
 directories are listed with names as stored and searched linearly.
 
-Memory: file reads stream (one request's bytes); metadata cache of at most
+Memory: file reads stream: one request's bytes, at most MAX_READ (8 MiB) per
+read() call (a shorter result than asked for only then; File loops); metadata cache of at most
 META_CACHE (16) blocks (extent index/leaf and indirect blocks), INODE_CACHE (32)
 parsed inodes (path walks re-read the same directories) and one group
 descriptor block; directory blocks are read one at a time and not kept. Checksums
@@ -27,6 +28,10 @@ from dmfw.fs.base import Inode, ENOTDIR, EISDIR
 
 META_CACHE = 16
 INODE_CACHE = 32
+# One read() returns at most this much (File.read/readinto loop over short reads):
+# a file may claim terabytes of holes, and read(ino, 0, size) must not turn that
+# into one allocation.
+MAX_READ = 8 << 20
 VERIFIED_MAX = 4096
 RECOVERY_WARNING = "ext4: needs journal recovery; reading without replaying it"
 
@@ -202,13 +207,13 @@ class ExtFS(FileSystem):
         if pos < 0:
             raise DMError(EINVAL, "ext4: negative read position")
         if self.inline(node):
-            want = max(0, min(n, node.size - pos))
+            want = max(0, min(n, node.size - pos, MAX_READ))
             data = inline_bytes(node)[pos:pos + want]
             return data + bytes(want - len(data))
         return self._read(node, pos, n)
 
     def _read(self, node, pos, n):
-        end = min(node.size, pos + n)
+        end = min(node.size, pos + min(n, MAX_READ))
         if end <= pos:
             return b""
         bs = self.block_size
