@@ -170,3 +170,11 @@ def test_mutations_reach_the_walk():
         opened += 1
         walk(fs, 100)
     assert opened == 4
+
+
+def test_label_not_utf8():
+    from dmfw.fs.ext4 import ExtFS
+    clean, _ = case("ext4-nocsum")
+    data = bytearray(clean)
+    data[1024 + 0x78:1024 + 0x7C] = b"\xff\xfeab"
+    assert ExtFS(MemoryDevice(data, readonly=True)).label == "\\xff\\xfeab-ext"

@@ -24,7 +24,7 @@ which (the device is read-only), emptied when full.
 
 from dmfw.errors import DMError, FormatError, EINVAL, EOPNOTSUPP
 from dmfw.fs.base import FileSystem, S_IFMT, S_IFDIR, s_isdir, PATH_MAX
-from dmfw.fs.base import Inode, ENOTDIR, EISDIR
+from dmfw.fs.base import Inode, ENOTDIR, EISDIR, decode_name
 
 META_CACHE = 16
 INODE_CACHE = 32
@@ -48,7 +48,7 @@ class ExtFS(FileSystem):
         self.kind = sb.kind()
         self.block_size = sb.block_size
         self.uuid = fmt_uuid(sb.uuid_raw)
-        self.label = sb.volume_name.decode() if sb.volume_name else None
+        self.label = decode_name(sb.volume_name) if sb.volume_name else None
         self.filetype = bool(sb.incompat & INCOMPAT_FILETYPE)
         self.warning = None
         if sb.compat & COMPAT_HAS_JOURNAL and sb.incompat & INCOMPAT_RECOVER:
