@@ -128,6 +128,24 @@ def test_variant_equals_tree(variant):
     assert fs.warning is None
     check_tree(fs, tree(name))
     check_errors(fs, tree(name))
+    for d in ("/", "/dev", "/perms", "/hard"):
+        assert debugfs_ls(path, d) == set(
+            (n, i.ino, i.mode, i.uid, i.gid, i.size if not i.is_dir() else 0)
+            for n, i in fs.scandir(d)), d
+
+
+def debugfs_ls(path, d):
+    """{(name, ino, mode, uid, gid, size)} from `debugfs -R "ls -l DIR"` (directory
+    sizes left out: they are block counts, not comparable across tools)."""
+    out = set()
+    for line in img.debugfs(path, "ls -l " + d).splitlines():
+        p = line.split()
+        if len(p) < 9 or p[-1] in (".", ".."):
+            continue
+        mode = int(p[1], 8)
+        size = 0 if stat.S_ISDIR(mode) else int(p[5].rstrip(","))
+        out.add((p[-1], int(p[0]), mode, int(p[3]), int(p[4]), size))
+    return out
 
 
 def inode_tables(path):
