@@ -422,6 +422,11 @@ def walk(p):
             print(q, ino.mode, ino.rdev_major, ino.rdev_minor)
 walk("/")
 print(fs.stat("/many/entry-00123").size)
+f = fs.open("/text.txt")
+f.seek(1001)
+a = f.read(5003)
+f.seek(4095)
+print(len(a), a[-20:], f.read(3), fs.warning)
 """
 
 
