@@ -44,6 +44,7 @@ VARIANTS = {
     # The features only (mke2fs -d sets no +F/+E directories): still readable.
     "ext4-casefold": ("ext4", 4096, ["-O", "casefold"]),
     "ext4-encrypt": ("ext4", 4096, ["-O", "encrypt"]),
+    "ext4-64k": ("ext4", 65536, ["size=65536k"]),
     "ext4-tea": ("ext4", 4096, ["hash_alg=tea"]),
     "ext4-legacy": ("ext4", 1024, ["hash_alg=legacy"]),
 }

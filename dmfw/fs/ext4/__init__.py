@@ -14,8 +14,8 @@ dirdata, external journal devices; encrypted inodes (per inode). Casefolded
 directories are listed with names as stored and searched linearly.
 
 Memory: file reads stream: one request's bytes, at most MAX_READ (8 MiB) per
-read() call (a shorter result than asked for only then; File loops); metadata cache of at most
-META_CACHE (16) blocks (extent index/leaf and indirect blocks), INODE_CACHE (32)
+read() call (a shorter result than asked for only then; File loops); a metadata
+cache of at most META_CACHE (16) blocks (extent index/leaf and indirect blocks), INODE_CACHE (32)
 parsed inodes (path walks re-read the same directories) and one group
 descriptor block; directory blocks are read one at a time and not kept. Checksums
 are verified once per block/inode: a set of at most VERIFIED_MAX keys remembers

@@ -43,8 +43,8 @@ def check_leaf_csum(fs, dino, buf, lblk):
 def _countlimit(buf, bs, ino):
     """Offset of the dx count/limit header of a dx root or node block, or -1."""
     rlen = struct.unpack_from("<H", buf, 4)[0]
-    if rlen == bs or (rlen == 0 and bs == 65536):
-        return 8
+    if rlen == bs or (bs == 65536 and (rlen == 0 or rlen == 65535)):
+        return 8  # (a 64 KiB rec_len is stored as 65535 or 0)
     if rlen == 12:
         rlen2 = struct.unpack_from("<H", buf, 16)[0]
         zero, info_len = struct.unpack_from("<IxB", buf, 24)
