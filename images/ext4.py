@@ -1,17 +1,23 @@
-"""ext2/ext3/ext4 reference images made by the real mke2fs (e2fsprogs) from the
+"""ext2/ext3/ext4 reference images made by the real mke2fs (e2fsprogs 1.47) from the
 images/fstree.py trees, cached with fstree.cached_image (CPython only).
 
     image(variant, tree="full")   -> path of a cached image
     VARIANTS                      -> {variant: (fs type, block size, extra mke2fs args)}
+    recover_image()               -> an ext4 image flagged needs_recovery
 
-mke2fs -d copies regular files (zero blocks become holes), directories, symlinks,
-hard links, fifos, sockets and device nodes, keeping mode, uid, gid and mtime
-(checked by tests/test_ext4.py against the tree). The UUID, hash seed and
-E2FSPROGS_FAKE_TIME are fixed; inode ctimes are still the build time, so images are
-equal only in what a reader reports, not byte for byte.
+Extra args are mke2fs options, plus two pseudo-options: "hash_alg=legacy|tea" (a
+mke2fs.conf setting, written to a private config) and "size=NNNk" (the image
+size; default 1.5x the tree plus 4 MiB; the file is sparse).
 
-Special images: "recover" (INCOMPAT_RECOVER set with debugfs: a file system that
-needs journal recovery) and corrupt(path) helpers for the checksum tests.
+mke2fs -d copies regular files (all-zero blocks become holes; an all-zero file
+stays inline with inline_data), directories, symlinks (fast, slow and inline),
+hard links (one inode), fifos, sockets and device nodes (old and new rdev
+encodings), keeping mode, uid, gid and mtime: tests/test_ext4.py checks every one
+against the tree (the tree has no setuid bit left: its chown clears it). mke2fs -d
+writes every directory linearly, so each image then goes through `e2fsck -fyD`,
+which rebuilds directories of more than one block as htrees. The UUID, label, hash
+seed and E2FSPROGS_FAKE_TIME are fixed; inode ctimes are still the build time, so
+images are equal in what a reader reports, not byte for byte.
 """
 import os
 import subprocess
@@ -94,7 +100,7 @@ def mke2fs(path, src, fstype, bs, extra, size_kb=None, label=LABEL):
     finally:
         if algs:
             os.unlink(path + ".conf")
-    if "^dir_index" not in " ".join(extra) and fstype != "ext2-noindex":
+    if "^dir_index" not in " ".join(extra):
         # mke2fs -d writes every directory linearly; e2fsck -D rebuilds the large
         # ones as htrees (as a kernel-grown directory would be), so lookups in
         # /many go through dx_root/dx_node blocks. Exit 1 = "fixed", expected.
