@@ -76,6 +76,10 @@ class MappedDevice(BlockDevice):
     def io_opt(self):
         return self.live.io_opt() if self.live else 0
 
+    @property
+    def logical_block_size(self):
+        return self.live.logical_block_size() if self.live else 512
+
     def table_event(self):
         # dm_table_event(): waiters are woken only through a live table, so
         # the event number moves only when there is one (rename does this).

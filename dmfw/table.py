@@ -146,6 +146,12 @@ class Table:
             v = lcm_not_zero(v, t.io_opt())
         return v
 
+    def logical_block_size(self):
+        v = 512
+        for t in self.targets:
+            v = max(v, t.logical_block_size())
+        return v
+
     def destroy(self):
         for t in self.targets:
             t.dtr()

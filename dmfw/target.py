@@ -87,5 +87,13 @@ class Target:
             v = lcm_not_zero(v, dev.io_opt())
         return v
 
+    def logical_block_size(self):
+        """Stacked logical block size (blk_stack_limits): the largest of the lower
+        devices'; a target whose io_hints raise it (verity) overrides this."""
+        v = 512
+        for dev, _start, _n in self.areas():
+            v = max(v, dev.logical_block_size)
+        return v
+
     def dtr(self):
         pass

@@ -135,6 +135,16 @@ class FileSystem:
         mv[:len(chunk)] = chunk
         return len(chunk)
 
+    def io_block(self):
+        """st_blksize as Linux reports it (stat's "IO Block"): the block size by
+        default; readers whose driver says otherwise override it. squashfs is the
+        odd one: Linux sizes its buffers with sb_min_blocksize(sb, 1024), so it is
+        the device's logical block size if larger (4096 on a dm-verity device)."""
+        if self.kind == "squashfs":
+            lbs = getattr(self.dev, "logical_block_size", 512) if self.dev else 512
+            return max(1024, lbs)
+        return self.block_size or 4096
+
     # --- what every reader gets ---
     def lookup(self, path, follow=True):
         """The Inode at `path` (absolute, or relative to the root). Symlinks in the

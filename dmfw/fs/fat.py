@@ -257,6 +257,9 @@ class FatFS(FileSystem):
         return out
 
     # --- the file system contract
+    def io_block(self):
+        return self.cluster_bytes      # Linux's vfat: stat->blksize = cluster size
+
     def root(self):
         return self.inode(self._root)
 

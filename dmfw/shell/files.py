@@ -132,16 +132,26 @@ def ls_time(t, now):
     return "%s %2d %5d" % (MONTHS[m - 1], d, y)
 
 
+def shown(name):
+    """A name as busybox ls prints it outside a UTF-8 locale: every byte that is not
+    printable ASCII becomes '?' (the guest's busybox does this; so does a serial
+    console's firmware)."""
+    if all(" " <= c <= "~" for c in name):
+        return name
+    return "".join(chr(b) if 0x20 <= b < 0x7f else "?" for b in name.encode())
+
+
 def ls_long(fs, ino, name, now, target=None):
     if ino.mode & base.S_IFMT in (base.S_IFCHR, base.S_IFBLK):
         size = "%4d, %3d" % (ino.rdev_major, ino.rdev_minor)
     else:
         size = "%9d" % ino.size
     line = "%s %4d %-8d %-8d %s %s %s" % (mode_string(ino.mode), ino.nlink, ino.uid,
-                                           ino.gid, size, ls_time(ino.mtime, now), name)
+                                           ino.gid, size, ls_time(ino.mtime, now),
+                                           shown(name))
     if ino.is_lnk():
-        line += " -> " + (target if target is not None else
-                          base.decode_name(fs.read_link(ino)))
+        line += " -> " + shown(target if target is not None else
+                               base.decode_name(fs.read_link(ino)))
     return line
 
 
@@ -183,7 +193,7 @@ def cmd_ls(sh, argv):
     out = []
     files.sort(key=lambda x: x[0])
     for a, fs, ino in files:
-        out.append(ls_long(fs, ino, a, now) if long else a)
+        out.append(ls_long(fs, ino, a, now) if long else shown(a))
     dirs.sort(key=lambda x: x[0])
     header = len(files) + len(dirs) > 1
     for a, fs, inner, ino in dirs:
@@ -211,10 +221,11 @@ def ls_dir(fs, inner, long=False, all_=False, almost=False, now=None):
         items = [x for x in items if not x[0].startswith(".")]
     items.sort(key=lambda x: x[0])
     if not long:
-        return [n for n, _i in items]
+        return [shown(n) for n, _i in items]
     if now is None:
         now = _now()
-    out = ["total %d" % (sum(i.st_blocks() for _n, i in items) // 2)]
+    # busybox rounds the 512-byte block count up to KiB: (sum + 1) / 2.
+    out = ["total %d" % ((sum(i.st_blocks() for _n, i in items) + 1) // 2)]
     out.extend(ls_long(fs, i, n, now) for n, i in items)
     return out
 
@@ -296,7 +307,7 @@ def cmd_stat(sh, argv):
         dev = mounts(sh).device_of(fs)
         lines = ["  File: %s" % name,
                  "  Size: %-10d\tBlocks: %-10d IO Block: %-6d %s" % (
-                     i.size, i.st_blocks(), fs.block_size or 4096, kind)]
+                     i.size, i.st_blocks(), fs.io_block(), kind)]
         devtxt = "%d,%d" % (dev.major, dev.minor) if dev is not None else "0,0"
         if t in (base.S_IFCHR, base.S_IFBLK):
             lines.append("Device: %s\tInode: %-11d Links: %-5d Device type: %d,%d" % (

@@ -351,6 +351,10 @@ class VerityTarget(Target):
     def areas(self):
         return [(self.data_dev, 0, self.length)]
 
+    def logical_block_size(self):
+        # verity_io_hints(): never below the data block size.
+        return max(Target.logical_block_size(self), self.data_bs)
+
     def dtr(self):
         self.cache = {}
 

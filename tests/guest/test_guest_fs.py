@@ -28,7 +28,10 @@ MNT = "/mnt/x"
 
 
 def _both(g, cmd, timeout=300):
-    k, ks = g.linux.run(cmd, timeout=timeout)
+    # dmfw prints names as the UTF-8 they are, as busybox does in a UTF-8 locale (in
+    # the C locale it shows each byte above 0x7e as '?').
+    k, ks = g.linux.run("LANG=C.UTF-8 " + cmd if cmd.startswith("ls ") else cmd,
+                        timeout=timeout)
     f, fs = g.fw.run(cmd, timeout=timeout)
     return (k, ks), (f, fs)
 
