@@ -330,7 +330,8 @@ def test_lz4_block_round_trips(lz4_blocks):
 
 def test_lz4_block_partial(lz4_blocks):
     r = random.Random(3)
-    for blk, want in lz4_blocks[:12]:
+    # A spread over the inputs (the first blocks are all zeros).
+    for blk, want in lz4_blocks[::len(lz4_blocks) // 12]:
         # erofs: known output size, the compressed data followed by padding.
         assert lz4.decompress_block_partial(blk + bytes(64), len(want)) == want
         assert lz4.decompress_block_partial(blk, len(want)) == want
