@@ -10,6 +10,7 @@ import struct
 import subprocess
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from dmfw.compress import CorruptData, decompress as registry_decompress
 from dmfw.compress.zstd import decompress
@@ -277,9 +278,6 @@ def test_xxh64_matches_cli():
 
 # -- fuzzing ------------------------------------------------------------------------------
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import given, settings, strategies as st  # noqa: E402
-
 FUZZ_SEEDS = {}
 
 
@@ -292,7 +290,7 @@ def fuzz_seed(args):
 
 
 @needs_zstd
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from([("-3", "--no-check"), ("-19", "--no-check"), ("-1",)]),
        st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), min_size=1,
                 max_size=4),
@@ -310,7 +308,7 @@ def test_fuzz_mutations(args, edits, cut, truncate):
         pass
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(min_size=0, max_size=300))
 def test_fuzz_random_frames(body):
     # Random bytes behind a valid magic and a few plausible frame headers.
