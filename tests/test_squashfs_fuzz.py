@@ -135,3 +135,37 @@ def test_unmutated_images_walk_fully():
     for name in ("gzip-small", "gzip-small-raw"):
         data, _ = load(name)
         assert exercise(data) > 300
+
+
+def test_corrupt_fragment_decoded_once():
+    """Files sharing a corrupt fragment each get the error; it is decoded once."""
+    from dmfw.fs.squashfs import SquashFS
+    import dmfw.fs.squashfs.file as sqfile
+    data, _ = load("gzip-small")
+    fs = SquashFS(MemoryDevice(bytearray(data)))
+    many = [fs.inode(ref) for raw, ref in fs.entries(fs.lstat("/many"))]
+    frag = many[5].frag
+    start, word = struct.unpack("<QI", fs.frags.entry(frag, "test")[:12])
+    d = bytearray(data)
+    for i in range(8):
+        d[start + 20 + i] ^= 0xFF
+    fs = SquashFS(MemoryDevice(d))
+    calls = []
+    real = sqfile.decompress
+
+    def counting(name, raw, max_out):
+        calls.append(len(raw))
+        return real(name, raw, max_out)
+    sqfile.decompress = counting
+    try:
+        failed = 0
+        for raw, ref in fs.entries(fs.lstat("/many")):
+            ino = fs.inode(ref)
+            if ino.frag == frag and ino.size:
+                with pytest.raises(DMError) as e:
+                    fs.read(ino, 0, ino.size)
+                assert "inode %d" % ino.ino in str(e.value)
+                failed += 1
+    finally:
+        sqfile.decompress = real
+    assert failed > 10 and len(calls) == 1

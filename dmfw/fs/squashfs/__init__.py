@@ -10,7 +10,9 @@ tables are bounds-checked, not read (xattr indexes in inodes are checked).
 Memory, per open file system (the stated bound):
   metadata  LRU of 16 decompressed metadata blocks (16 x 8 KiB = 128 KiB)
   data      one decompressed data block and one fragment block (<= block_size
-            each, 2 MiB at the 1 MiB maximum, 256 KiB at the usual 128 KiB)
+            each: 256 KiB at the usual 128 KiB); past 256 KiB blocks one of the
+            two at a time (1 MiB at the 1 MiB maximum; MicroPython then needs a
+            4 MiB heap: the block, its compressed input and the decoder's output)
   blocks    the block list of one file: a checkpoint per 512 blocks and one
             window of 512 words (2 KiB)
   ids       the id table when it fits one metadata block (<= 2048 ids, 8 KiB)

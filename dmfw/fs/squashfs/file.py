@@ -100,6 +100,10 @@ class Data:
         self.block_data = None
         self.frag_key = None
         self.frag = None
+        # The last fragment that failed to decode and why: many small files share
+        # a fragment, and a corrupt one is not decoded again for each of them.
+        self.bad_frag = None
+        self.bad_why = None
 
     def _list(self, ino, who):
         bl = self.blist
@@ -153,6 +157,9 @@ class Data:
         sb = self.fs.sb
         who = "inode %d" % ino.ino
         want = ino.size - (ino.nblocks << sb.block_log)
+        if ino.frag == self.bad_frag:
+            raise FormatError("squashfs: %s: fragment %d: %s" % (who, ino.frag, self.bad_why[0]),
+                              self.bad_why[1])
         if ino.frag != self.frag_key:
             self.frag_key = None
             self.frag = None
@@ -170,8 +177,14 @@ class Data:
             if word & UNCOMPRESSED:
                 data = stored(self.fs.dev, start, size)
             else:
-                data = self._decode(self.fs.dev.pread(start, size), 0, who,
-                                    "fragment %d" % ino.frag)
+                try:
+                    data = decompress(sb.decoder, self.fs.dev.pread(start, size),
+                                      sb.block_size)
+                except DMError as e:
+                    self.bad_frag = ino.frag
+                    self.bad_why = (str(e), e.errno)
+                    raise FormatError("squashfs: %s: fragment %d: %s" % (who, ino.frag, e),
+                                      e.errno)
             self.frag = data
             self.frag_key = ino.frag
         data = self.frag
