@@ -355,7 +355,7 @@ def test_fuzz(name):
     paths = walk(tree("small"))
     meta_end = min(len(img), 96 << 10)
 
-    @hyp.settings(max_examples=25, deadline=None, database=None,
+    @hyp.settings(max_examples=int(os.environ.get("DMFW_FUZZ_EXAMPLES", "25")), deadline=None, database=None,
                   suppress_health_check=list(hyp.HealthCheck))
     @hyp.given(st.lists(st.tuples(st.integers(0, meta_end - 1), st.integers(1, 255)),
                         min_size=1, max_size=8),

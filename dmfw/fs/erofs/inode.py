@@ -111,7 +111,7 @@ def read_inode(fs, nid):
         if ino.chunkbits > 40:
             raise FormatError("erofs: nid %d: chunk size 2^%d is too large"
                               % (nid, ino.chunkbits))
-    elif t == S_IFLNK and size > 4095:
+    if t == S_IFLNK and size > 4095:
         raise FormatError("erofs: nid %d: symlink of %d bytes" % (nid, size))
     if ino.data_start() > sb.dev_bytes:
         raise FormatError("erofs: nid %d: xattrs run past the device" % nid)
