@@ -36,6 +36,8 @@ RECIPES = {
     "lz4hc": ("host", ["-zlz4hc,9"]),
     "lz4hc-big": ("host", ["-zlz4hc", "-C65536"]),
     "lz4-ztail": ("host", ["-zlz4", "-Eztailpacking"]),
+    # Extents of at most 64 KiB: what MicroPython's heap wants.
+    "lz4-maxext": ("host", ["-zlz4hc", "--max-extent-bytes=65536"]),
     "lz4-legacy": ("host", ["-zlz4", "-Elegacy-compress"]),
     "lz4-legacy-big": ("host", ["-zlz4hc", "-C16384", "-Elegacy-compress"]),
     "lz4-compact": ("host", ["-T%d" % MTIME, "-zlz4hc", "-Eforce-inode-compact"]),

@@ -100,10 +100,25 @@ def test_tree(name):
         assert compact == 0
 
 
-@pytest.mark.parametrize("name", ["plain", "lz4hc-big"])
+@pytest.mark.parametrize("name", ["plain", "chunk16k-index"])
 def test_full_tree(name):
     fs = open_fs(image(name, "full"))
     check_tree(fs, name, "full")
+
+
+def test_max_extent_bytes():
+    from dmfw.fs.erofs.zmap import ZMap
+    fs = open_fs(image("lz4-maxext"))
+    longest = 0
+    for rel in ("/sparse.img", "/zeros", "/text.txt"):
+        ino = fs.lstat(rel)
+        z = ZMap(fs, ino)
+        pos = 0
+        while pos < ino.size:
+            e = z.map(pos)
+            longest = max(longest, e.llen)
+            pos = e.la + e.llen
+    assert 32768 < longest <= 65536
 
 
 def blkid(path):
