@@ -142,12 +142,13 @@ def test_blkid(name):
         assert fs.block_size == int(name[3:].split("-")[0])
 
 
-@pytest.mark.parametrize("name", ["plain", "lz4-ztail", "chunk"])
+@pytest.mark.parametrize("name", ["plain", "lz4-ztail", "lz4-legacy", "chunk"])
 def test_dump_erofs_agrees(name):
     if not shutil.which("dump.erofs"):
         pytest.skip("no dump.erofs")
     path = image(name)
     fs = open_fs(path)
+    compressed = 0
     for rel in ("/text.txt", "/big.bin", "/hard/h1", "/links/long", "/many", "/dev/null"):
         out = subprocess.run(["dump.erofs", "--path=" + rel, path], capture_output=True,
                              text=True).stdout
@@ -156,6 +157,12 @@ def test_dump_erofs_agrees(name):
         links = int(out.split("Links:")[1].split()[0])
         size = int(out.split("Size:")[1].split()[0])
         assert (nid, links, size) == (ino.nid, ino.nlink, ino.size), rel
+        if ino.is_compressed():
+            # st_blocks: the compressed blocks, which dump.erofs shows as on-disk size.
+            ondisk = int(out.split("On-disk size:")[1].split()[0])
+            assert ino.blocks << 9 == ondisk, rel
+            compressed += 1
+    assert compressed or not name.startswith("lz4")
 
 
 def test_fsck_extract_agrees(tmp_path):
