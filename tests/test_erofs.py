@@ -106,6 +106,21 @@ def test_full_tree(name):
     check_tree(fs, name, "full")
 
 
+def test_algorithm_per_file_by_hints():
+    # erofs-utils puts a file's own algorithm in the header's first nibble (HEAD1
+    # lclusters); the superblock lists both.
+    from dmfw.fs.erofs.zmap import ZMap, HEAD1
+    fs = open_fs(image("g-lz4-lzma-hints"))
+    assert fs.sb.available_algs == 3
+    z = ZMap(fs, fs.lstat("/text.txt"))
+    assert z.algs[0] == 1 and z.map(0).fmt == 1           # lzma
+    rec = type("R", (), {})()
+    z._load(rec, 0)
+    assert rec.type == HEAD1
+    assert ZMap(fs, fs.lstat("/dup1.txt")).map(0).fmt == 1
+    assert ZMap(fs, fs.lstat("/sparse.img")).map(0).fmt == 0  # lz4
+
+
 def test_max_extent_bytes():
     from dmfw.fs.erofs.zmap import ZMap
     fs = open_fs(image("lz4-maxext"))
