@@ -36,6 +36,8 @@ RECIPES = {
     "lz4hc": ("host", ["-zlz4hc,9"]),
     "lz4hc-big": ("host", ["-zlz4hc", "-C65536"]),
     "lz4-ztail": ("host", ["-zlz4", "-Eztailpacking"]),
+    # Extents of at most 64 KiB: what MicroPython's heap wants.
+    "lz4-maxext": ("host", ["-zlz4hc", "--max-extent-bytes=65536"]),
     "lz4-legacy": ("host", ["-zlz4", "-Elegacy-compress"]),
     "lz4-legacy-big": ("host", ["-zlz4hc", "-C16384", "-Elegacy-compress"]),
     "lz4-compact": ("host", ["-T%d" % MTIME, "-zlz4hc", "-Eforce-inode-compact"]),
@@ -53,11 +55,16 @@ RECIPES = {
     "g-deflate-dedupe": ("guest", ["-zdeflate", "-C16384", "-Ededupe"]),
     "g-lzma-dedupe": ("guest", ["-zlzma", "-C16384", "-Ededupe"]),
     "g-lz4-mixed": ("guest", ["-zlz4hc:lzma", "-C65536"]),
+    # *.txt with the second algorithm through --compress-hints.
+    "g-lz4-lzma-hints": ("guest", ["-zlz4hc:lzma", "-C65536", "--compress-hints=HINTS"]),
     "g-b512": ("guest", ["-b512"]),
     "g-b1024-lz4": ("guest", ["-b1024", "-zlz4", "-Eztailpacking", "-Lsmall-label"]),
     "g-label": ("guest", ["-Lerofs-label"]),
     "g-chunk": ("guest", ["--chunksize=65536"]),
 }
+
+# erofs-utils' --compress-hints lines: pcluster size, algorithm index, path regex.
+HINTS = "4096 1 .*\\.txt$\n"
 
 # Host recipes with -T: 1.5 applies it to every file (text.txt loses its own mtime),
 # and makes compact inodes (with SOURCE_DATE_EPOCH it keeps them all extended).
@@ -127,6 +134,9 @@ def _build_guest(out, src, args):
         # A chroot cannot see the host tree: copy it (owners, devices, sockets kept).
         _run(["cp", "-a", src, os.path.join(work, "tree")])
         inner = "/tmp/" + os.path.basename(work)
+        with open(os.path.join(work, "hints"), "w") as f:
+            f.write(HINTS)
+        args = [a.replace("=HINTS", "=" + inner + "/hints") for a in args]
         _run(["chroot", root, "mkfs.erofs", "--quiet", "-U" + UUID, "-T%d" % MTIME,
               "--mkfs-time"] + args + [inner + "/out.img", inner + "/tree"])
         shutil.move(os.path.join(work, "out.img"), out)

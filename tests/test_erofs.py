@@ -100,10 +100,40 @@ def test_tree(name):
         assert compact == 0
 
 
-@pytest.mark.parametrize("name", ["plain", "lz4hc-big"])
+@pytest.mark.parametrize("name", ["plain", "chunk16k-index"])
 def test_full_tree(name):
     fs = open_fs(image(name, "full"))
     check_tree(fs, name, "full")
+
+
+def test_algorithm_per_file_by_hints():
+    # erofs-utils puts a file's own algorithm in the header's first nibble (HEAD1
+    # lclusters); the superblock lists both.
+    from dmfw.fs.erofs.zmap import ZMap, HEAD1
+    fs = open_fs(image("g-lz4-lzma-hints"))
+    assert fs.sb.available_algs == 3
+    z = ZMap(fs, fs.lstat("/text.txt"))
+    assert z.algs[0] == 1 and z.map(0).fmt == 1           # lzma
+    rec = type("R", (), {})()
+    z._load(rec, 0)
+    assert rec.type == HEAD1
+    assert ZMap(fs, fs.lstat("/dup1.txt")).map(0).fmt == 1
+    assert ZMap(fs, fs.lstat("/sparse.img")).map(0).fmt == 0  # lz4
+
+
+def test_max_extent_bytes():
+    from dmfw.fs.erofs.zmap import ZMap
+    fs = open_fs(image("lz4-maxext"))
+    longest = 0
+    for rel in ("/sparse.img", "/zeros", "/text.txt"):
+        ino = fs.lstat(rel)
+        z = ZMap(fs, ino)
+        pos = 0
+        while pos < ino.size:
+            e = z.map(pos)
+            longest = max(longest, e.llen)
+            pos = e.la + e.llen
+    assert 32768 < longest <= 65536
 
 
 def blkid(path):
@@ -127,12 +157,13 @@ def test_blkid(name):
         assert fs.block_size == int(name[3:].split("-")[0])
 
 
-@pytest.mark.parametrize("name", ["plain", "lz4-ztail", "chunk"])
+@pytest.mark.parametrize("name", ["plain", "lz4-ztail", "lz4-legacy", "chunk"])
 def test_dump_erofs_agrees(name):
     if not shutil.which("dump.erofs"):
         pytest.skip("no dump.erofs")
     path = image(name)
     fs = open_fs(path)
+    compressed = 0
     for rel in ("/text.txt", "/big.bin", "/hard/h1", "/links/long", "/many", "/dev/null"):
         out = subprocess.run(["dump.erofs", "--path=" + rel, path], capture_output=True,
                              text=True).stdout
@@ -141,6 +172,12 @@ def test_dump_erofs_agrees(name):
         links = int(out.split("Links:")[1].split()[0])
         size = int(out.split("Size:")[1].split()[0])
         assert (nid, links, size) == (ino.nid, ino.nlink, ino.size), rel
+        if ino.is_compressed():
+            # st_blocks: the compressed blocks, which dump.erofs shows as on-disk size.
+            ondisk = int(out.split("On-disk size:")[1].split()[0])
+            assert ino.blocks << 9 == ondisk, rel
+            compressed += 1
+    assert compressed or not name.startswith("lz4")
 
 
 def test_fsck_extract_agrees(tmp_path):
@@ -355,7 +392,7 @@ def test_fuzz(name):
     paths = walk(tree("small"))
     meta_end = min(len(img), 96 << 10)
 
-    @hyp.settings(max_examples=25, deadline=None, database=None,
+    @hyp.settings(max_examples=int(os.environ.get("DMFW_FUZZ_EXAMPLES", "25")), deadline=None, database=None,
                   suppress_health_check=list(hyp.HealthCheck))
     @hyp.given(st.lists(st.tuples(st.integers(0, meta_end - 1), st.integers(1, 255)),
                         min_size=1, max_size=8),

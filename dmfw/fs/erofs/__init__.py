@@ -9,13 +9,16 @@ references), directories with binary-search lookups, symlinks, device nodes, fif
 sockets. Not supported (refused by name): extra devices, 48-bit block numbers,
 metabox; xattrs are skipped (their size is accounted for).
 
-Caches (the bounds): metadata blocks, at most META_BLOCKS (16) blocks; the last
-directory block read (one block); decoded extents,
-at most two (one for files, one for the packed inode), each at most the kernel's
-Z_EROFS_PCLUSTER_MAX_DSIZE (12 MiB; real images use up to their pcluster's decoded
-size, typically 4 KiB .. 1 MiB; a dedupe partial reference decoded by deflate, lzma or
-zstd may transiently take up to that bound, as the registry's decoders cannot stop
-early). Everything else is read per call.
+Caches (the bounds):
+  - metadata: at most META_BLOCKS (16) blocks;
+  - directories: the last directory block read (one block);
+  - decoded extents: at most two (one for files, one for the packed inode), each at
+    most the kernel's Z_EROFS_PCLUSTER_MAX_DSIZE (12 MiB). Real images use up to
+    their extent's decoded size: 4 KiB .. 1 MiB, several MiB for long zero runs, so
+    images for MicroPython's heap are best made with mkfs.erofs
+    --max-extent-bytes=65536. A dedupe partial reference decoded by deflate or zstd
+    may take up to the bound transiently (those decoders cannot stop early).
+Everything else is read per call.
 """
 
 from dmfw.errors import DMError, FormatError, EINVAL
@@ -187,7 +190,9 @@ class ErofsFS(FileSystem):
             c = (ino.nid, ext.la, decode(self, ino, ext, raw))
             self._zcache[slot] = c
         off = pos - ext.la
-        return c[2][off:off + want]
+        if off == 0 and want == len(c[2]):
+            return c[2]
+        return bytes(memoryview(c[2])[off:off + want])
 
     def _packed_inode(self, ino):
         if self._depth:

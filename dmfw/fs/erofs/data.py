@@ -11,7 +11,9 @@ from dmfw.errors import FormatError
 from dmfw.fs.erofs.inode import FLAT_INLINE, CHUNK_FORMAT_INDEXES, NULL_ADDR
 
 
-def read_flat(fs, ino, pos, n):
+def flat_map(fs, ino, pos):
+    """(byte offset on the device, bytes contiguous from there, in the inline tail)
+    of `pos` in a FLAT_PLAIN / FLAT_INLINE inode."""
     sb = fs.sb
     bs = sb.block_size
     size = ino.size
@@ -19,12 +21,19 @@ def read_flat(fs, ino, pos, n):
     lastblk = nblocks - 1 if ino.layout == FLAT_INLINE else nblocks
     split = lastblk << sb.blkszbits
     if pos < split:
-        return fs.data((ino.raw << sb.blkszbits) + pos, min(n, split - pos), ino)
+        return (ino.raw << sb.blkszbits) + pos, split - pos, False
     tail = ino.data_start()
     if (tail & (bs - 1)) + (size - split) > bs:
         raise FormatError("erofs: nid %d: inline data of %d bytes crosses a block"
                           % (ino.nid, size - split))
-    return fs.meta(tail + pos - split, min(n, size - pos), ino.nid)
+    return tail + pos - split, size - pos, True
+
+
+def read_flat(fs, ino, pos, n):
+    off, avail, tail = flat_map(fs, ino, pos)
+    if tail:
+        return fs.meta(off, min(n, avail), ino.nid)
+    return fs.data(off, min(n, avail), ino)
 
 
 def read_chunked(fs, ino, pos, n):

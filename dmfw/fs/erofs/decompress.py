@@ -10,7 +10,7 @@
 #   SHIFTED    stored bytes; INTERLACED stored bytes rotated by la's offset in a block
 # An extent with PARTIAL_REF (dedupe) uses only a prefix of what its pcluster decodes to.
 
-from dmfw.errors import FormatError, EOPNOTSUPP
+from dmfw.errors import FormatError, EOPNOTSUPP, ENOMEM
 from dmfw.fs.erofs.zmap import SHIFTED, INTERLACED, MAX_DSIZE
 
 NAMES = ("lz4", "microlzma", "deflate", "zstd")
@@ -42,7 +42,17 @@ def _strip_padding(nid, raw, bs):
 
 
 def decode(fs, ino, ext, raw):
-    """The ext.llen bytes of extent `ext` from its pcluster bytes `raw`."""
+    """The ext.llen bytes of extent `ext` from its pcluster bytes `raw`. An extent too
+    big for the heap (MicroPython: a few MiB; mkfs.erofs --max-extent-bytes keeps
+    them small) is a FormatError(ENOMEM), not a MemoryError."""
+    try:
+        return _decode(fs, ino, ext, raw)
+    except MemoryError:
+        raise FormatError("erofs: nid %d: extent at %d of %d bytes: out of memory"
+                          % (ino.nid, ext.la, ext.llen), ENOMEM)
+
+
+def _decode(fs, ino, ext, raw):
     nid = ino.nid
     out = ext.llen
     fmt = ext.fmt
@@ -64,11 +74,15 @@ def decode(fs, ino, ext, raw):
             if fs.sb.zero_padding:
                 raw = _strip_padding(nid, raw, bs)
             data = _lz4(bytes(raw), out)
+        elif fmt == 1 and ext.partial:
+            # MicroLZMA knows no end: the first `out` bytes, without the exact-end check.
+            from dmfw.compress import decoder
+            data = decoder("microlzma")(bytes(_strip_padding(nid, raw, bs)), out, False)
         else:
             raw = _strip_padding(nid, raw, bs)
-            # A partial reference wants a prefix; the registry's decoders refuse output
-            # past their bound, so decode the pcluster within the kernel's limit on one
-            # pcluster's output and keep the prefix.
+            # A partial reference wants a prefix; deflate and zstd refuse output past
+            # their bound, so decode within the kernel's limit on one pcluster's output
+            # and keep the prefix.
             data = decompress(NAMES[fmt], bytes(raw), MAX_DSIZE if ext.partial else out)
             if ext.partial and len(data) > out:
                 data = data[:out]

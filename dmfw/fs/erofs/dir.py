@@ -7,6 +7,8 @@
 
 import struct
 from dmfw.errors import FormatError
+from dmfw.fs.erofs.inode import FLAT_PLAIN, FLAT_INLINE
+from dmfw.fs.erofs.data import flat_map
 
 NAME_LEN = 255
 
@@ -25,7 +27,15 @@ class Block:
         if c is not None and c[0] == d.nid and c[1] == i:
             buf = c[2]
         else:
-            buf = fs.read_data(d, start, maxsize)
+            if d.layout == FLAT_PLAIN or d.layout == FLAT_INLINE:
+                # Through the metadata cache: lookups probe the same blocks again.
+                off, avail, _tail = flat_map(fs, d, start)
+                if avail < maxsize:
+                    raise FormatError("erofs: nid %d: directory block %d is short"
+                                      % (d.nid, i))
+                buf = fs.meta(off, maxsize, d.nid)
+            else:
+                buf = fs.read_data(d, start, maxsize)
             if len(buf) != maxsize:
                 raise FormatError("erofs: nid %d: directory block %d is short" % (d.nid, i))
             fs._dirblk = (d.nid, i, buf)

@@ -111,7 +111,12 @@ def read_inode(fs, nid):
         if ino.chunkbits > 40:
             raise FormatError("erofs: nid %d: chunk size 2^%d is too large"
                               % (nid, ino.chunkbits))
-    elif t == S_IFLNK and size > 4095:
+    # st_blocks as Linux's erofs_read_inode: compressed blocks, else whole fs blocks.
+    if layout == COMPRESSED_FULL or layout == COMPRESSED_COMPACT:
+        ino.blocks = raw << (sb.blkszbits - 9)
+    else:
+        ino.blocks = ((size + sb.block_size - 1) >> sb.blkszbits) << (sb.blkszbits - 9)
+    if t == S_IFLNK and size > 4095:
         raise FormatError("erofs: nid %d: symlink of %d bytes" % (nid, size))
     if ino.data_start() > sb.dev_bytes:
         raise FormatError("erofs: nid %d: xattrs run past the device" % nid)

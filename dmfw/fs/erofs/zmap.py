@@ -209,11 +209,13 @@ class ZMap:
         m.partial = False
         lobits = max(self.lbits, 12)
         encodebits = (packsize - 4) * 8 // vcnt
-        bits = int.from_bytes(pack, "little")
         lomask = (1 << lobits) - 1
 
         def dec(j):
-            v = bits >> (encodebits * j)
+            # A little-endian 32-bit read at the entry's byte, as the kernel does (no
+            # big integers: some MicroPython ports have only 64-bit ones).
+            p = encodebits * j
+            v = struct.unpack_from("<I", pack, p >> 3)[0] >> (p & 7)
             return v & lomask, (v >> lobits) & 3
 
         i = (pos - start) >> shift
