@@ -32,7 +32,7 @@ INODE_CACHE = 32
 # a file may claim terabytes of holes, and read(ino, 0, size) must not turn that
 # into one allocation.
 MAX_READ = 8 << 20
-VERIFIED_MAX = 4096
+VERIFIED_MAX = 256
 RECOVERY_WARNING = "ext4: needs journal recovery; reading without replaying it"
 
 
@@ -180,7 +180,6 @@ class ExtFS(FileSystem):
 
     def read_link(self, node):
         from dmfw.fs.ext4.inline import inline_bytes
-        from dmfw.fs.ext4.inode import FL_EXTENTS
         if not node.is_lnk():
             raise DMError(EINVAL, "ext4: inode %d: not a symbolic link" % node.ino)
         self._plain(node)
@@ -192,9 +191,8 @@ class ExtFS(FileSystem):
                 raise FormatError("ext4: inode %d: symlink longer than its inline data"
                                   % node.ino)
             return data
-        ea = (self.block_size >> 9) if node.file_acl else 0
-        if not (node.flags & FL_EXTENTS) and node.size < 60 and node.blocks - ea <= 0:
-            return bytes(node.iblock[:node.size])
+        if node.fast_link:
+            return node.iblock[:node.size]
         return bytes(self._read(node, 0, node.size))
 
     def read(self, node, pos, n):
