@@ -25,6 +25,13 @@ which (the device is read-only), emptied when full.
 from dmfw.errors import DMError, FormatError, EINVAL, EOPNOTSUPP
 from dmfw.fs.base import FileSystem, S_IFMT, S_IFDIR, s_isdir, PATH_MAX
 from dmfw.fs.base import Inode, ENOTDIR, EISDIR, decode_name
+from dmfw.fs.ext4.super import Super, fmt_uuid, INCOMPAT_FILETYPE, BG_INODE_UNINIT
+from dmfw.fs.ext4.super import COMPAT_HAS_JOURNAL, INCOMPAT_RECOVER
+from dmfw.fs.ext4.inode import ExtInode, FL_EXTENTS, FL_INLINE_DATA, FL_ENCRYPT
+from dmfw.fs.ext4.extents import ExtentMap
+from dmfw.fs.ext4.blockmap import BlockMap
+from dmfw.fs.ext4.dir import entries, is_dx, htree_lookup
+from dmfw.fs.ext4.inline import inline_bytes
 
 META_CACHE = 16
 INODE_CACHE = 32
@@ -38,8 +45,6 @@ RECOVERY_WARNING = "ext4: needs journal recovery; reading without replaying it"
 
 class ExtFS(FileSystem):
     def __init__(self, dev):
-        from dmfw.fs.ext4.super import Super, fmt_uuid, INCOMPAT_FILETYPE
-        from dmfw.fs.ext4.super import COMPAT_HAS_JOURNAL, INCOMPAT_RECOVER
         name = getattr(dev, "name", "?")
         if dev.nr_sectors < 4:
             raise FormatError("%s: not an ext2/ext3/ext4 file system (too small)" % name)
@@ -89,15 +94,11 @@ class ExtFS(FileSystem):
         self._verified[key] = True
 
     def mapper(self, dino):
-        from dmfw.fs.ext4.inode import FL_EXTENTS
         if dino.flags & FL_EXTENTS:
-            from dmfw.fs.ext4.extents import ExtentMap
             return ExtentMap(self, dino)
-        from dmfw.fs.ext4.blockmap import BlockMap
         return BlockMap(self, dino)
 
     def inline(self, dino):
-        from dmfw.fs.ext4.inode import FL_INLINE_DATA
         return bool(dino.flags & FL_INLINE_DATA)
 
     # --- inodes ---
@@ -112,8 +113,6 @@ class ExtFS(FileSystem):
         return node
 
     def _load_inode(self, ino):
-        from dmfw.fs.ext4.inode import ExtInode
-        from dmfw.fs.ext4.super import BG_INODE_UNINIT
         sb = self.sb
         if ino < 1 or ino > sb.inodes_count:
             raise FormatError("ext4: inode %d out of range" % ino)
@@ -133,7 +132,6 @@ class ExtFS(FileSystem):
         return node
 
     def _check_size(self, node):
-        from dmfw.fs.ext4.inode import FL_EXTENTS
         bs = self.block_size
         if node.flags & FL_EXTENTS or self.inline(node):
             limit = (1 << 32) * bs
@@ -147,7 +145,6 @@ class ExtFS(FileSystem):
                               % (node.ino, node.size, limit))
 
     def _plain(self, node):
-        from dmfw.fs.ext4.inode import FL_ENCRYPT
         if node.flags & FL_ENCRYPT:
             raise DMError(EOPNOTSUPP, "ext4: inode %d: encrypted; not supported" % node.ino)
 
@@ -163,14 +160,12 @@ class ExtFS(FileSystem):
         return self.get_inode(ref)
 
     def entries(self, dir_inode):
-        from dmfw.fs.ext4.dir import entries
         if not dir_inode.is_dir():
             raise DMError(ENOTDIR, "ext4: inode %d: not a directory" % dir_inode.ino)
         self._plain(dir_inode)
         return entries(self, dir_inode)
 
     def lookup_child(self, dir_inode, name):
-        from dmfw.fs.ext4.dir import is_dx, htree_lookup
         self._plain(dir_inode)
         if not self.inline(dir_inode) and is_dx(self, dir_inode):
             ino = htree_lookup(self, dir_inode, name)
@@ -179,7 +174,6 @@ class ExtFS(FileSystem):
         return FileSystem.lookup_child(self, dir_inode, name)
 
     def read_link(self, node):
-        from dmfw.fs.ext4.inline import inline_bytes
         if not node.is_lnk():
             raise DMError(EINVAL, "ext4: inode %d: not a symbolic link" % node.ino)
         self._plain(node)
@@ -196,7 +190,6 @@ class ExtFS(FileSystem):
         return bytes(self._read(node, 0, node.size))
 
     def read(self, node, pos, n):
-        from dmfw.fs.ext4.inline import inline_bytes
         if node.is_dir():
             raise DMError(EISDIR, "ext4: inode %d: is a directory" % node.ino)
         if not node.is_reg():
