@@ -187,7 +187,7 @@ class ExtFS(FileSystem):
             return data
         if node.fast_link:
             return node.iblock[:node.size]
-        return bytes(self._read(node, 0, node.size))
+        return self._read(node, 0, node.size)
 
     def read(self, node, pos, n):
         if node.is_dir():
@@ -230,4 +230,4 @@ class ExtFS(FileSystem):
                     out[o:o + take] = self.dev.pread(at, take)
             o += take
             pos += take
-        return out
+        return bytes(out)
