@@ -63,6 +63,7 @@ class ExtFS(FileSystem):
         self._verified = {}
         self._icache = {}
         self._iorder = []
+        self._zeros = bytes(self.block_size)
 
     # --- blocks ---
     def _check_blk(self, pblk, n, ino):
@@ -189,7 +190,7 @@ class ExtFS(FileSystem):
             return node.iblock[:node.size]
         return self._read(node, 0, node.size)
 
-    def read(self, node, pos, n):
+    def _check_read(self, node, pos):
         if node.is_dir():
             raise DMError(EISDIR, "ext4: inode %d: is a directory" % node.ino)
         if not node.is_reg():
@@ -197,19 +198,38 @@ class ExtFS(FileSystem):
         self._plain(node)
         if pos < 0:
             raise DMError(EINVAL, "ext4: negative read position")
+
+    def read(self, node, pos, n):
+        self._check_read(node, pos)
         if self.inline(node):
             want = max(0, min(n, node.size - pos, MAX_READ))
             data = inline_bytes(node)[pos:pos + want]
             return data + bytes(want - len(data))
         return self._read(node, pos, n)
 
+    def readinto(self, node, pos, mv):
+        """Fill the caller's memoryview straight from the device (no copy); returns
+        the byte count: short only at end of file or past MAX_READ."""
+        self._check_read(node, pos)
+        if self.inline(node):
+            data = self.read(node, pos, len(mv))
+            mv[:len(data)] = data
+            return len(data)
+        return self._fill(node, pos, mv)
+
     def _read(self, node, pos, n):
-        end = min(node.size, pos + min(n, MAX_READ))
-        if end <= pos:
+        n = max(0, min(n, MAX_READ, node.size - pos))
+        if n == 0:
             return b""
+        out = bytearray(n)
+        self._fill(node, pos, memoryview(out))
+        return bytes(out)
+
+    def _fill(self, node, pos, mv):
+        end = min(node.size, pos + min(len(mv), MAX_READ))
+        if end <= pos:
+            return 0
         bs = self.block_size
-        out = bytearray(end - pos)
-        mv = memoryview(out)
         rb = getattr(self.dev, "readblocks", None)
         mp = self.mapper(node)
         o = 0
@@ -224,10 +244,17 @@ class ExtFS(FileSystem):
                 self._check_blk(pblk, (inner + take + bs - 1) // bs, node.ino)
                 at = pblk * bs + inner
                 if rb is not None:
-                    # Straight into the result: no second buffer of the request's size.
                     rb(at >> 9, mv[o:o + take], at & 511)
                 else:
-                    out[o:o + take] = self.dev.pread(at, take)
+                    mv[o:o + take] = self.dev.pread(at, take)
+            else:
+                # A hole or an unwritten extent: the caller's buffer is not zeroed.
+                z = self._zeros
+                k = 0
+                while k < take:
+                    c = min(take - k, len(z))
+                    mv[o + k:o + k + c] = z[:c]
+                    k += c
             o += take
             pos += take
-        return bytes(out)
+        return o

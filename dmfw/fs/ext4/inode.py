@@ -6,7 +6,8 @@ import struct
 
 from dmfw.errors import FormatError
 from dmfw.fs.base import Inode, S_IFMT, S_IFCHR, S_IFBLK, S_IFDIR, S_IFREG, S_IFLNK
-from dmfw.fs.ext4.csum import crc32c, le32, inode_seed
+from dmfw.fs.ext4.csum import crc32c, inode_seed
+from dmfw.fs.ext4.super import RO_HUGE_FILE
 
 FL_ENCRYPT = 0x800
 FL_INDEX = 0x1000
@@ -26,6 +27,7 @@ class ExtInode(Inode):
     raw = None
     extra_isize = 0
     fast_link = False
+    blocks = None  # st_blocks; None: ceil(size / 512) (dmfw.fs.base's convention)
 
     def __init__(self, fs, ino, raw):
         # Attributes are kept few: base.scandir() holds one of these per entry, and
@@ -46,6 +48,16 @@ class ExtInode(Inode):
             self.ctime = ctime
         self.nlink = nlink
         self.flags = flags
+        # st_blocks as ext4_inode_blocks() computes it: 48 bits with huge_file,
+        # in file system blocks when the inode says so.
+        if fs.sb.ro_compat & RO_HUGE_FILE:
+            blocks = blocks_lo | (blocks_hi << 32)
+            if flags & FL_HUGE_FILE:
+                blocks *= fs.block_size >> 9
+        else:
+            blocks = blocks_lo
+        if blocks != (self.size + 511) >> 9:  # None (the class default): as that
+            self.blocks = blocks
         extra = 0
         if len(raw) > 128:
             extra = struct.unpack_from("<H", raw, 0x80)[0]
@@ -65,7 +77,6 @@ class ExtInode(Inode):
             # A fast symlink keeps its target in i_block: no data blocks besides
             # an attribute block (i_blocks counts 512-byte units; huge_file is
             # irrelevant at zero).
-            blocks = blocks_lo | (blocks_hi << 32)
             ea = (fs.block_size >> 9) if (acl_lo | (acl_hi << 32)) else 0
             self.fast_link = (not (flags & (FL_EXTENTS | FL_INLINE_DATA))
                               and self.size < 60 and blocks - ea <= 0)
@@ -127,6 +138,3 @@ class ExtInode(Inode):
             off += (16 + nlen + 3) & ~3
         return None
 
-
-def le32s(v):
-    return le32(v)
