@@ -487,3 +487,22 @@ def test_one_read_is_bounded(tmp_path):
     f = fs.open("/one")
     buf = bytearray(MAX_READ + 100)
     assert f.readinto(buf) == len(buf) and f.tell() == len(buf)
+
+
+@pytest.mark.parametrize("variant", ["ext4-4k", "ext2-1k", "ext4-inline"])
+def test_blocks_and_readinto(variant):
+    """st_blocks as debugfs's Blockcount; readinto fills holes of a dirty buffer."""
+    path = img.image(variant, "small")
+    fs = open_fs(path)
+    for p in ("/big.bin", "/sparse.img", "/one", "/zeros", "/links/long", "/many"):
+        ino = fs.lstat(p)
+        got = ino.blocks if ino.blocks is not None else (ino.size + 511) >> 9
+        want = int(img.debugfs(path, "stat " + p).split("Blockcount: ")[1].split()[0])
+        assert got == want, p
+    data = expected(tree("small"), "/sparse.img")[1]
+    ino = fs.stat("/sparse.img")
+    buf = bytearray(b"\xa5" * (len(data) + 10))
+    assert fs.readinto(ino, 0, memoryview(buf)) == len(data)
+    assert buf[:len(data)] == data and buf[len(data):] == b"\xa5" * 10
+    buf = bytearray(b"\xa5" * 100)
+    assert fs.readinto(fs.stat("/one"), 0, memoryview(buf)) == 1 and buf[:2] == b"x\xa5"

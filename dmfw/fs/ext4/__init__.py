@@ -25,6 +25,13 @@ which (the device is read-only), emptied when full.
 from dmfw.errors import DMError, FormatError, EINVAL, EOPNOTSUPP
 from dmfw.fs.base import FileSystem, S_IFMT, S_IFDIR, s_isdir, PATH_MAX
 from dmfw.fs.base import Inode, ENOTDIR, EISDIR, decode_name
+from dmfw.fs.ext4.super import Super, fmt_uuid, INCOMPAT_FILETYPE, BG_INODE_UNINIT
+from dmfw.fs.ext4.super import COMPAT_HAS_JOURNAL, INCOMPAT_RECOVER
+from dmfw.fs.ext4.inode import ExtInode, FL_EXTENTS, FL_INLINE_DATA, FL_ENCRYPT
+from dmfw.fs.ext4.extents import ExtentMap
+from dmfw.fs.ext4.blockmap import BlockMap
+from dmfw.fs.ext4.dir import entries, is_dx, htree_lookup
+from dmfw.fs.ext4.inline import inline_bytes
 
 META_CACHE = 16
 INODE_CACHE = 32
@@ -32,14 +39,12 @@ INODE_CACHE = 32
 # a file may claim terabytes of holes, and read(ino, 0, size) must not turn that
 # into one allocation.
 MAX_READ = 8 << 20
-VERIFIED_MAX = 4096
+VERIFIED_MAX = 256
 RECOVERY_WARNING = "ext4: needs journal recovery; reading without replaying it"
 
 
 class ExtFS(FileSystem):
     def __init__(self, dev):
-        from dmfw.fs.ext4.super import Super, fmt_uuid, INCOMPAT_FILETYPE
-        from dmfw.fs.ext4.super import COMPAT_HAS_JOURNAL, INCOMPAT_RECOVER
         name = getattr(dev, "name", "?")
         if dev.nr_sectors < 4:
             raise FormatError("%s: not an ext2/ext3/ext4 file system (too small)" % name)
@@ -58,6 +63,7 @@ class ExtFS(FileSystem):
         self._verified = {}
         self._icache = {}
         self._iorder = []
+        self._zeros = bytes(self.block_size)
 
     # --- blocks ---
     def _check_blk(self, pblk, n, ino):
@@ -89,15 +95,11 @@ class ExtFS(FileSystem):
         self._verified[key] = True
 
     def mapper(self, dino):
-        from dmfw.fs.ext4.inode import FL_EXTENTS
         if dino.flags & FL_EXTENTS:
-            from dmfw.fs.ext4.extents import ExtentMap
             return ExtentMap(self, dino)
-        from dmfw.fs.ext4.blockmap import BlockMap
         return BlockMap(self, dino)
 
     def inline(self, dino):
-        from dmfw.fs.ext4.inode import FL_INLINE_DATA
         return bool(dino.flags & FL_INLINE_DATA)
 
     # --- inodes ---
@@ -112,8 +114,6 @@ class ExtFS(FileSystem):
         return node
 
     def _load_inode(self, ino):
-        from dmfw.fs.ext4.inode import ExtInode
-        from dmfw.fs.ext4.super import BG_INODE_UNINIT
         sb = self.sb
         if ino < 1 or ino > sb.inodes_count:
             raise FormatError("ext4: inode %d out of range" % ino)
@@ -133,7 +133,6 @@ class ExtFS(FileSystem):
         return node
 
     def _check_size(self, node):
-        from dmfw.fs.ext4.inode import FL_EXTENTS
         bs = self.block_size
         if node.flags & FL_EXTENTS or self.inline(node):
             limit = (1 << 32) * bs
@@ -147,7 +146,6 @@ class ExtFS(FileSystem):
                               % (node.ino, node.size, limit))
 
     def _plain(self, node):
-        from dmfw.fs.ext4.inode import FL_ENCRYPT
         if node.flags & FL_ENCRYPT:
             raise DMError(EOPNOTSUPP, "ext4: inode %d: encrypted; not supported" % node.ino)
 
@@ -163,14 +161,12 @@ class ExtFS(FileSystem):
         return self.get_inode(ref)
 
     def entries(self, dir_inode):
-        from dmfw.fs.ext4.dir import entries
         if not dir_inode.is_dir():
             raise DMError(ENOTDIR, "ext4: inode %d: not a directory" % dir_inode.ino)
         self._plain(dir_inode)
         return entries(self, dir_inode)
 
     def lookup_child(self, dir_inode, name):
-        from dmfw.fs.ext4.dir import is_dx, htree_lookup
         self._plain(dir_inode)
         if not self.inline(dir_inode) and is_dx(self, dir_inode):
             ino = htree_lookup(self, dir_inode, name)
@@ -179,8 +175,6 @@ class ExtFS(FileSystem):
         return FileSystem.lookup_child(self, dir_inode, name)
 
     def read_link(self, node):
-        from dmfw.fs.ext4.inline import inline_bytes
-        from dmfw.fs.ext4.inode import FL_EXTENTS
         if not node.is_lnk():
             raise DMError(EINVAL, "ext4: inode %d: not a symbolic link" % node.ino)
         self._plain(node)
@@ -192,13 +186,11 @@ class ExtFS(FileSystem):
                 raise FormatError("ext4: inode %d: symlink longer than its inline data"
                                   % node.ino)
             return data
-        ea = (self.block_size >> 9) if node.file_acl else 0
-        if not (node.flags & FL_EXTENTS) and node.size < 60 and node.blocks - ea <= 0:
-            return bytes(node.iblock[:node.size])
-        return bytes(self._read(node, 0, node.size))
+        if node.fast_link:
+            return node.iblock[:node.size]
+        return self._read(node, 0, node.size)
 
-    def read(self, node, pos, n):
-        from dmfw.fs.ext4.inline import inline_bytes
+    def _check_read(self, node, pos):
         if node.is_dir():
             raise DMError(EISDIR, "ext4: inode %d: is a directory" % node.ino)
         if not node.is_reg():
@@ -206,19 +198,38 @@ class ExtFS(FileSystem):
         self._plain(node)
         if pos < 0:
             raise DMError(EINVAL, "ext4: negative read position")
+
+    def read(self, node, pos, n):
+        self._check_read(node, pos)
         if self.inline(node):
             want = max(0, min(n, node.size - pos, MAX_READ))
             data = inline_bytes(node)[pos:pos + want]
             return data + bytes(want - len(data))
         return self._read(node, pos, n)
 
+    def readinto(self, node, pos, mv):
+        """Fill the caller's memoryview straight from the device (no copy); returns
+        the byte count: short only at end of file or past MAX_READ."""
+        self._check_read(node, pos)
+        if self.inline(node):
+            data = self.read(node, pos, len(mv))
+            mv[:len(data)] = data
+            return len(data)
+        return self._fill(node, pos, mv)
+
     def _read(self, node, pos, n):
-        end = min(node.size, pos + min(n, MAX_READ))
-        if end <= pos:
+        n = max(0, min(n, MAX_READ, node.size - pos))
+        if n == 0:
             return b""
+        out = bytearray(n)
+        self._fill(node, pos, memoryview(out))
+        return bytes(out)
+
+    def _fill(self, node, pos, mv):
+        end = min(node.size, pos + min(len(mv), MAX_READ))
+        if end <= pos:
+            return 0
         bs = self.block_size
-        out = bytearray(end - pos)
-        mv = memoryview(out)
         rb = getattr(self.dev, "readblocks", None)
         mp = self.mapper(node)
         o = 0
@@ -233,10 +244,17 @@ class ExtFS(FileSystem):
                 self._check_blk(pblk, (inner + take + bs - 1) // bs, node.ino)
                 at = pblk * bs + inner
                 if rb is not None:
-                    # Straight into the result: no second buffer of the request's size.
                     rb(at >> 9, mv[o:o + take], at & 511)
                 else:
-                    out[o:o + take] = self.dev.pread(at, take)
+                    mv[o:o + take] = self.dev.pread(at, take)
+            else:
+                # A hole or an unwritten extent: the caller's buffer is not zeroed.
+                z = self._zeros
+                k = 0
+                while k < take:
+                    c = min(take - k, len(z))
+                    mv[o + k:o + k + c] = z[:c]
+                    k += c
             o += take
             pos += take
-        return out
+        return o

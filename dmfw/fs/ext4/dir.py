@@ -10,6 +10,7 @@ from dmfw.errors import FormatError
 from dmfw.fs.ext4.csum import crc32c
 from dmfw.fs.ext4.dirhash import dirhash
 from dmfw.fs.ext4.inode import FL_INDEX, FL_CASEFOLD
+from dmfw.fs.ext4.inline import inline_dir_parts
 
 TAIL_FT = 0xDE
 MAX_LEVELS = 3  # 2 without largedir, 3 with it
@@ -18,7 +19,7 @@ MAX_LEVELS = 3  # 2 without largedir, 3 with it
 def check_block(fs, dino, buf, lblk, pblk, dx):
     """Verify a directory block's checksum once per (block, directory): the device
     is read-only, so a verified block stays verified (the kernel's buffer_verified)."""
-    key = ("d", pblk, dino.ino)
+    key = -(pblk * 4 + 1)  # small ints: inode numbers are >= 1, blocks negative
     if fs.verified(key):
         return
     if dx:
@@ -133,7 +134,6 @@ def dir_blocks(fs, dino):
 
 
 def entries(fs, dino):
-    from dmfw.fs.ext4.inline import inline_dir_parts
     if fs.inline(dino):
         for buf, start, end, where in inline_dir_parts(fs, dino):
             for e in parse_block(fs, dino, buf, start, end, where):

@@ -54,7 +54,7 @@ class ExtentMap:
         buf = fs.meta_block(pblk, self.ino)
         entries, mx, _ = _header(buf, self.ino, len(buf), depth)
         if fs.sb.csum:
-            key = ("x", pblk)
+            key = -(pblk * 4 + 2)
             if not fs.verified(key):
                 tail = 12 + 12 * mx
                 if tail + 4 > len(buf):

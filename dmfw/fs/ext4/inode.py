@@ -5,8 +5,9 @@
 import struct
 
 from dmfw.errors import FormatError
-from dmfw.fs.base import Inode, S_IFMT, S_IFCHR, S_IFBLK
-from dmfw.fs.ext4.csum import crc32c, le32, inode_seed
+from dmfw.fs.base import Inode, S_IFMT, S_IFCHR, S_IFBLK, S_IFDIR, S_IFREG, S_IFLNK
+from dmfw.fs.ext4.csum import crc32c, inode_seed
+from dmfw.fs.ext4.super import RO_HUGE_FILE
 
 FL_ENCRYPT = 0x800
 FL_INDEX = 0x1000
@@ -21,32 +22,47 @@ XATTR_INDEX_SYSTEM = 7
 
 
 class ExtInode(Inode):
-    """An inode as read from the inode table; `raw` is its s_inode_size bytes."""
+    """An inode as read from the inode table; inline ones keep `raw` (s_inode_size
+    bytes) for their attributes."""
+    raw = None
+    extra_isize = 0
+    fast_link = False
+    blocks = None  # st_blocks; None: ceil(size / 512) (dmfw.fs.base's convention)
 
     def __init__(self, fs, ino, raw):
+        # Attributes are kept few: base.scandir() holds one of these per entry, and
+        # a 3000-entry directory must fit MicroPython's default 2 MiB heap.
         self.ino = ino
-        self.raw = raw
         (mode, uid, size_lo, atime, ctime, mtime, _, gid, nlink, blocks_lo,
          flags) = struct.unpack_from("<HHIIIIIHHII", raw, 0)
-        self.gen, acl_lo, size_hi = struct.unpack_from("<III", raw, 0x64)
+        gen, acl_lo, size_hi = struct.unpack_from("<III", raw, 0x64)
         blocks_hi, acl_hi, uid_hi, gid_hi = struct.unpack_from("<4H", raw, 0x74)
         self.mode = mode
         self.uid = uid | (uid_hi << 16)
         self.gid = gid | (gid_hi << 16)
         self.size = size_lo | (size_hi << 32)
-        self.atime = atime
-        self.ctime = ctime
         self.mtime = mtime
+        if atime != mtime:  # None (the class default) means "as mtime"
+            self.atime = atime
+        if ctime != mtime:
+            self.ctime = ctime
         self.nlink = nlink
         self.flags = flags
-        self.file_acl = acl_lo | (acl_hi << 32)
-        self.blocks = blocks_lo | (blocks_hi << 32)  # in 512-byte units (see ea_blocks)
-        self.extra_isize = 0
+        # st_blocks as ext4_inode_blocks() computes it: 48 bits with huge_file,
+        # in file system blocks when the inode says so.
+        if fs.sb.ro_compat & RO_HUGE_FILE:
+            blocks = blocks_lo | (blocks_hi << 32)
+            if flags & FL_HUGE_FILE:
+                blocks *= fs.block_size >> 9
+        else:
+            blocks = blocks_lo
+        if blocks != (self.size + 511) >> 9:  # None (the class default): as that
+            self.blocks = blocks
+        extra = 0
         if len(raw) > 128:
-            self.extra_isize = struct.unpack_from("<H", raw, 0x80)[0]
-            if self.extra_isize & 3 or 128 + self.extra_isize > len(raw):
-                raise FormatError("ext4: inode %d: bad extra size %d" % (ino, self.extra_isize))
-        self.iblock = raw[0x28:0x64]
+            extra = struct.unpack_from("<H", raw, 0x80)[0]
+            if extra & 3 or 128 + extra > len(raw):
+                raise FormatError("ext4: inode %d: bad extra size %d" % (ino, extra))
         fmt = mode & S_IFMT
         if fmt == S_IFCHR or fmt == S_IFBLK:
             old, new = struct.unpack_from("<II", raw, 0x28)
@@ -55,21 +71,33 @@ class ExtInode(Inode):
             else:
                 self.rdev_major = (new & 0xFFF00) >> 8
                 self.rdev_minor = (new & 0xFF) | ((new >> 12) & 0xFFF00)
+        else:
+            self.iblock = bytes(raw[0x28:0x64])
+        if fmt == S_IFLNK:
+            # A fast symlink keeps its target in i_block: no data blocks besides
+            # an attribute block (i_blocks counts 512-byte units; huge_file is
+            # irrelevant at zero).
+            ea = (fs.block_size >> 9) if (acl_lo | (acl_hi << 32)) else 0
+            self.fast_link = (not (flags & (FL_EXTENTS | FL_INLINE_DATA))
+                              and self.size < 60 and blocks - ea <= 0)
         if fs.sb.csum:
-            self.seed = inode_seed(fs.sb.seed, ino, self.gen)
-            key = ("i", ino)
-            if not fs.verified(key):
-                self._verify()
-                fs.mark_verified(key)
+            if not fs.verified(ino):
+                self._verify(raw, extra, inode_seed(fs.sb.seed, ino, gen))
+                fs.mark_verified(ino)
+            if fmt == S_IFDIR or fmt == S_IFREG or fmt == S_IFLNK:
+                self.seed = inode_seed(fs.sb.seed, ino, gen)
+        if flags & FL_INLINE_DATA:
+            # Only inline data needs the attribute area later.
+            self.raw = raw
+            self.extra_isize = extra
 
-    def _verify(self):
-        raw = self.raw
+    def _verify(self, raw, extra, seed):
         want = struct.unpack_from("<H", raw, 0x7C)[0]
-        big = len(raw) > 128 and self.extra_isize >= 4
+        big = len(raw) > 128 and extra >= 4
         if big:
             want |= struct.unpack_from("<H", raw, 0x82)[0] << 16
         mv = memoryview(raw)
-        c = crc32c(mv[:0x7C], self.seed)
+        c = crc32c(mv[:0x7C], seed)
         c = crc32c(b"\0\0", c)
         if big:
             c = crc32c(mv[0x7E:0x82], c)
@@ -78,7 +106,9 @@ class ExtInode(Inode):
         else:
             c = crc32c(mv[0x7E:], c)
             c &= 0xFFFF
-        if c != want:
+        if c != want and any(raw):
+            # (an all-zero inode is an unused one in a never-written table, as
+            # e2fsprogs treats it: "not in use" is the better message)
             raise FormatError("ext4: inode %d: checksum mismatch" % self.ino)
 
     def xattr(self, index, name):
@@ -108,6 +138,3 @@ class ExtInode(Inode):
             off += (16 + nlen + 3) & ~3
         return None
 
-
-def le32s(v):
-    return le32(v)
