@@ -166,13 +166,23 @@ def tree(name="full"):
 
 
 class _lock:
+    """The cache's build lock across processes; re-entrant within one, so a builder
+    may ask for a tree (or another image) while it holds the lock."""
+    depth = 0
+    f = None
+
     def __enter__(self):
-        os.makedirs(cache_root(), exist_ok=True)
-        self.f = open(os.path.join(cache_root(), "build.lock"), "w")
-        fcntl.flock(self.f, fcntl.LOCK_EX)
+        if _lock.depth == 0:
+            os.makedirs(cache_root(), exist_ok=True)
+            _lock.f = open(os.path.join(cache_root(), "build.lock"), "w")
+            fcntl.flock(_lock.f, fcntl.LOCK_EX)
+        _lock.depth += 1
 
     def __exit__(self, *exc):
-        self.f.close()
+        _lock.depth -= 1
+        if _lock.depth == 0:
+            _lock.f.close()
+            _lock.f = None
 
 
 def cached_image(kind, recipe, build):

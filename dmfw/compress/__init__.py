@@ -64,4 +64,9 @@ def decoder(name):
 
 
 def decompress(name, data, max_out):
-    return decoder(name)(data, max_out)
+    try:
+        return decoder(name)(data, max_out)
+    except MemoryError:
+        # A firmware heap too small for the block: the caller's error, not a crash.
+        raise FormatError("%s: %d bytes of output do not fit in memory" % (name, max_out),
+                          12)

@@ -16,7 +16,8 @@
 #                      readers with indexes (htree, squashfs dir index) may override
 #   read_link(ino)  -> bytes, the target of a symlink Inode
 #   read(ino, pos, n) -> bytes: up to n bytes at pos of a regular file (0 <= pos);
-#                      fewer only at end of file; b"" at or past the end. Must stream:
+#                      fewer at end of file or past the reader's per-call cap (File
+#                      loops); b"" at or past the end. Must stream:
 #                      memory bounded by a block (and the reader's stated caches).
 #   readinto(ino, pos, mv) -> int (optional): the same into a memoryview, for readers
 #                      that can fill the caller's buffer without a copy (FAT).
@@ -194,7 +195,11 @@ class FileSystem:
         return [(decode_name(raw), self.inode(ref)) for raw, ref in self.entries(d)]
 
     def listdir(self, path="/"):
-        return [name for name, _ in self.scandir(path)]
+        # Names only: no inode per entry (a 3000-entry directory on a small heap).
+        d = self.lookup(path)
+        if not d.is_dir():
+            raise DMError(ENOTDIR, "%s: not a directory" % path)
+        return [decode_name(raw) for raw, _ in self.entries(d)]
 
     def readlink(self, path):
         ino = self.lookup(path, False)

@@ -303,7 +303,8 @@ def cmd_stat(sh, argv):
         kind = FILE_TYPES.get(t, "regular empty file" if not i.size else "regular file")
         name = a
         if i.is_lnk():
-            name += " -> " + base.decode_name(fs.read_link(i))
+            # coreutils 9.7 (the guest's) quotes both names of a symlink's %N.
+            name = "'%s' -> '%s'" % (a, base.decode_name(fs.read_link(i)))
         dev = mounts(sh).device_of(fs)
         lines = ["  File: %s" % name,
                  "  Size: %-10d\tBlocks: %-10d IO Block: %-6d %s" % (
