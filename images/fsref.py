@@ -38,6 +38,9 @@ VARIANTS = {
     "ext2-1k": ("mke2fs", ["-t", "ext2", "-b", "1024"]),
     "ext3": ("mke2fs", ["-t", "ext3", "-b", "1024"]),
 }
+# Linux mounts a file system only on a device whose logical block is no larger than
+# the file system's block, and dm-verity's logical block is its data block.
+VERITY_BLOCK = {"ext2-1k": 1024, "ext3": 1024}
 UUID = "5e2b9b47-8a3c-4d7e-9f10-2a6b3c4d5e6f"
 
 
@@ -104,8 +107,10 @@ def build_fs(variant, tree_name="small"):
 
 def verity(variant, tree_name="small"):
     """{image, fs_size, root_hash, hash_offset, tree}: the file system with its hash
-    tree appended (4096-byte blocks, sha256, fixed salt)."""
+    tree appended (sha256, fixed salt, 4096-byte data blocks unless VERITY_BLOCK says
+    otherwise)."""
     fs = build_fs(variant, tree_name)
+    vbs = VERITY_BLOCK.get(variant, 4096)
     meta = {}
 
     def build(out):
@@ -116,14 +121,15 @@ def verity(variant, tree_name="small"):
             f.write(bytes(pad))
         size += pad
         text = _run(["veritysetup", "format", out, out, "--hash-offset", str(size),
-                     "--data-blocks", str(size // 4096), "--salt", "00" * 32,
-                     "--uuid", UUID])
+                     "--data-blocks", str(size // vbs), "--data-block-size", str(vbs),
+                     "--salt", "00" * 32, "--uuid", UUID])
         rh = [l.split(":", 1)[1].strip() for l in text.splitlines()
               if l.startswith("Root hash:")][0]
         # cached_image builds into PATH.tmp and renames it; the facts go beside PATH.
         with open(out[:-len(".tmp")] + ".json", "w") as f:
             json.dump({"fs_size": size, "root_hash": rh, "hash_offset": size}, f)
-    path = cached_image("verity-" + variant, {"fs": os.path.basename(fs)}, build)
+    path = cached_image("verity-" + variant, {"fs": os.path.basename(fs), "block": vbs},
+                        build)
     with open(path + ".json") as f:
         meta = json.load(f)
     meta["image"] = path

@@ -131,3 +131,17 @@ def test_micropython_vfs_mount_and_open():
     st = os.lstat(os.path.join(src, "big.bin"))
     assert lines[2] == "%s %d" % (oct(stat.S_IFREG | 0o4755), st.st_size)
     assert lines[3:] == ["ENOENT 2", "EROFS 30", "gone 2"]
+
+
+def test_mount_refuses_blocks_below_the_device_block():
+    # As Linux's sb_set_blocksize(): a 1 KiB ext2 on a 4 KiB-sector device does not
+    # mount (the kernel says "bad block size 1024"); squashfs sizes its own buffers.
+    from dmfw.blockdev import FileDevice
+    from shellrun import new_shell
+    img = _image("ext2-1k")
+    sh = new_shell()
+    sh.devices.add(FileDevice(img, readonly=True, name="sda", major=8, minor=0,
+                              logical_block_size=4096))
+    r = run("mount /dev/sda /m; echo $?; ls /m; echo $?", sh=sh)
+    assert r.out.startswith("255\n") and r.out.endswith("1\n")
+    assert "mount: mounting /dev/sda on /m failed: Invalid argument" in r.err

@@ -67,6 +67,13 @@ def cmd_mount(sh, argv):
                 rw = False
     dev = sh.resolve(args[0], image="loop")
     fs = open_fs(dev, kind)
+    if fs.kind != "squashfs" and fs.block_size < dev.logical_block_size:
+        # Linux's sb_set_blocksize() refuses blocks smaller than the device's logical
+        # block (a 1 KiB ext2 on a 4 KiB verity device); squashfs sizes its own.
+        sh.error("mount: mounting %s on %s failed: Invalid argument (%s block size %d "
+                 "below the device's %d)" % (args[0], args[1], fs.kind, fs.block_size,
+                                             dev.logical_block_size))
+        return 255
     if rw:
         sh.error("mount: %s: WARNING: source write-protected, mounted read-only." % args[1])
     warning = getattr(fs, "warning", None)

@@ -111,8 +111,9 @@ def read_inode(fs, nid):
         if ino.chunkbits > 40:
             raise FormatError("erofs: nid %d: chunk size 2^%d is too large"
                               % (nid, ino.chunkbits))
-    # st_blocks as Linux's erofs_read_inode: compressed blocks, else whole fs blocks.
-    if layout == COMPRESSED_FULL or layout == COMPRESSED_COMPACT:
+    # st_blocks as Linux's erofs_read_inode: compressed blocks, else (and when a
+    # compressed file has none: all in a fragment or the inline tail) whole fs blocks.
+    if (layout == COMPRESSED_FULL or layout == COMPRESSED_COMPACT) and raw:
         ino.blocks = raw << (sb.blkszbits - 9)
     else:
         ino.blocks = ((size + sb.block_size - 1) >> sb.blkszbits) << (sb.blkszbits - 9)

@@ -56,6 +56,10 @@ class ExtInode(Inode):
                 blocks *= fs.block_size >> 9
         else:
             blocks = blocks_lo
+        if flags & FL_INLINE_DATA and (mode & S_IFMT) == S_IFREG:
+            # ext4_file_getattr(): inline data reports its bytes as sectors too, so
+            # tools do not take the file for a hole.
+            blocks += (self.size + 511) >> 9
         if blocks != (self.size + 511) >> 9:  # None (the class default): as that
             self.blocks = blocks
         extra = 0
