@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from dmfw.compress import CorruptData, decompress
-from dmfw.compress import xz
+from dmfw.compress import xz, xzfilter
 from shellrun import ROOT, micropython
 
 XZ = shutil.which("xz")
@@ -129,7 +129,7 @@ def test_bcj_filters_change_data():
         lz2 = lzma.decompress(raw, lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2}])
         assert lz2 != data, flt
         seg = bytearray(lz2)
-        xz._filter_apply(fid, b"", seg, 0, len(seg))
+        xzfilter.apply(fid, b"", seg, 0, len(seg))
         assert bytes(seg) == data, flt
 
 
