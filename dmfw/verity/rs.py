@@ -168,12 +168,30 @@ def decode(synd, n, erasures=()):
     deg = len(lam) - 1
     if deg == 0 or deg > nroots:
         return None
-    # Chien search over the positions that exist in a (shortened) word.
+    # Chien search over the positions that exist in a (shortened) word: Lambda at
+    # x = alpha^-(n-1-pos), each term kept as its logarithm and stepped by its degree
+    # (one table lookup per term and position, no multiplications).
+    logs = []
+    steps = []
+    e0 = (255 - (n - 1)) % 255
+    for j in range(1, len(lam)):
+        if lam[j]:
+            logs.append((LOG[lam[j]] + j * e0) % 255)
+            steps.append(j % 255)
+    c0 = lam[0]
+    nt = len(logs)
     locs = []
     for pos in range(n):
-        xinv = EXP[(255 - (n - 1 - pos)) % 255]
-        if _poly_eval(lam, xinv) == 0:
+        v = c0
+        for k in range(nt):
+            lg = logs[k]
+            v ^= EXP[lg]
+            lg += steps[k]
+            logs[k] = lg - 255 if lg >= 255 else lg
+        if v == 0:
             locs.append(pos)
+            if len(locs) > deg:
+                return None
     if len(locs) != deg:
         return None
     # Omega(x) = S(x) Lambda(x) mod x^nroots; fcr = 0 gives
