@@ -36,11 +36,20 @@ def _inflate_mp(algo, fmt, wbits, data, max_out):
     src = io.BytesIO(data)
     try:
         d = deflate.DeflateIO(src, getattr(deflate, fmt), wbits)
-        chunk = max_out + 1 if max_out < _BIG else 65536
+        if max_out < _BIG:
+            # One buffer of the bound, filled in place: a squashfs data block is
+            # exactly the bound, so no copy; one more byte means a bomb.
+            out = bytearray(max_out)
+            got = d.readinto(out) if max_out else 0
+            if got == max_out:
+                if d.read(1):
+                    raise _too_big(algo, max_out)
+                return out, src.tell()
+            return out[:got], src.tell()
         parts = []
         got = 0
         while got <= max_out:
-            b = d.read(min(chunk, max_out + 1 - got))
+            b = d.read(min(65536, max_out + 1 - got))
             if not b:
                 break
             parts.append(b)
