@@ -8,8 +8,9 @@ DIGEST_SIZE = {"md5": 16, "sha1": 20, "sha224": 28, "sha256": 32,
                "sha384": 48, "sha512": 64}
 
 
-def new(name, data=None):
-    """A hash object for `name`, or ValueError if unknown."""
+def constructor(name):
+    """The constructor of hash `name` (hashlib's, or dmfw's own SHA-512/384 where the
+    port has none), or ValueError if unknown."""
     ctor = getattr(hashlib, name, None)
     if ctor is None:
         if name == "sha512" or name == "sha384":
@@ -17,6 +18,12 @@ def new(name, data=None):
             ctor = getattr(_s, name)
         else:
             raise ValueError("unknown hash " + name)
+    return ctor
+
+
+def new(name, data=None):
+    """A hash object for `name`, or ValueError if unknown."""
+    ctor = constructor(name)
     return ctor() if data is None else ctor(data)
 
 

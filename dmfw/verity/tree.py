@@ -58,6 +58,7 @@ class Geometry:
         self.hash_end = pos     # first hash block after the tree
         # CPython can clone a salted state; MicroPython's hashes cannot.
         self._pre = None
+        self._ctor = hashes.constructor(alg)
         if version and self.salt:
             h = hashes.new(alg, self.salt)
             if hasattr(h, "copy"):
@@ -69,10 +70,10 @@ class Geometry:
     def digest(self, data):
         if self._pre is not None:
             h = self._pre.copy()
+        elif self.version and self.salt:
+            h = self._ctor(self.salt)
         else:
-            h = hashes.new(self.alg)
-            if self.version and self.salt:
-                h.update(self.salt)
+            h = self._ctor()
         h.update(data)
         if not self.version and self.salt:
             h.update(self.salt)
