@@ -126,22 +126,10 @@ def _build_host(out, src, args):
 
 
 def _build_guest(out, src, args):
-    root = guest_rootfs()
-    work = os.path.join(root, "tmp", "dmfw-erofs-%d" % os.getpid())
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
-    try:
-        # A chroot cannot see the host tree: copy it (owners, devices, sockets kept).
-        _run(["cp", "-a", src, os.path.join(work, "tree")])
-        inner = "/tmp/" + os.path.basename(work)
-        with open(os.path.join(work, "hints"), "w") as f:
-            f.write(HINTS)
-        args = [a.replace("=HINTS", "=" + inner + "/hints") for a in args]
-        _run(["chroot", root, "mkfs.erofs", "--quiet", "-U" + UUID, "-T%d" % MTIME,
-              "--mkfs-time"] + args + [inner + "/out.img", inner + "/tree"])
-        shutil.move(os.path.join(work, "out.img"), out)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    from images.fsref import chroot_tool
+    args = [a.replace("=HINTS", "=@DIR@/hints") for a in args]
+    chroot_tool(["mkfs.erofs", "--quiet", "-U" + UUID, "-T%d" % MTIME, "--mkfs-time"] + args
+                + ["@OUT@", "@TREE@"], src, out, files={"hints": HINTS}, root=guest_rootfs())
 
 
 def image(name, tree_name="small"):

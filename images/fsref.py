@@ -67,18 +67,25 @@ def guest_rootfs():
     return g.rootfs
 
 
-def chroot_tool(argv, src, out):
+def chroot_tool(argv, src, out, files=None, root=None):
     """Run a trixie tool on `src` (a host folder) writing `out`: the tree is copied into
-    the guest's root, since a chroot sees nothing else."""
-    root = guest_rootfs()
+    the guest's root, since a chroot sees nothing else. In `argv`, @TREE@, @OUT@ and
+    @DIR@ name the tree, the output and the work folder inside the chroot, where
+    `files` ({name: text}, e.g. erofs compress hints) are written first."""
+    root = root or guest_rootfs()
     work = os.path.join(root, "tmp", "dmfw-fsref-%d" % os.getpid())
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     try:
+        # cp -a keeps owners, modes, times, devices, fifos and sockets.
         _run(["cp", "-a", src, os.path.join(work, "tree")])
+        for name, text in (files or {}).items():
+            with open(os.path.join(work, name), "w") as f:
+                f.write(text)
         inner = "/" + os.path.relpath(work, root)
         _run(["chroot", root] + [a.replace("@OUT@", inner + "/out.img")
-                                 .replace("@TREE@", inner + "/tree") for a in argv])
+                                 .replace("@TREE@", inner + "/tree")
+                                 .replace("@DIR@", inner) for a in argv])
         shutil.move(os.path.join(work, "out.img"), out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
