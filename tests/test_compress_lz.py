@@ -239,13 +239,17 @@ def test_xxh32_lanes_same_on_both_runtimes():
 
 
 def _write_tmp(v, _cache={}):
+    # Keyed by content: an id() can be reused by a later object once the first is gone
+    # (a slice made for one test), which handed a test another input's file.
+    import hashlib
     import tempfile
-    if id(v) not in _cache:
+    key = hashlib.sha256(v).hexdigest()
+    if key not in _cache:
         f = tempfile.NamedTemporaryFile(delete=False)
         f.write(v)
         f.close()
-        _cache[id(v)] = f.name
-    return _cache[id(v)]
+        _cache[key] = f.name
+    return _cache[key]
 
 
 def test_lz4_frame_every_truncation_and_bit_flip(files):
