@@ -65,11 +65,7 @@ def open_fs(dev, kind=None):
         if kind not in READERS:
             raise DMError(ENODEV, "unknown filesystem type '%s'" % kind)
         raise FormatError("%s: wrong fs type: %s, not %s" % (dev.name, found, kind))
-    fs = reader_class(found)(dev)
-    if kind in ("ext2", "ext3") and fs.kind == "ext4" and getattr(fs, "needs_ext4", False):
-        raise FormatError("%s: couldn't mount as %s due to feature incompatibilities"
-                          % (dev.name, kind))
-    return fs
+    return reader_class(found)(dev)
 
 
 def _norm(path):
@@ -124,6 +120,12 @@ class Mounts:
         for _d, f, dev in self.table:
             if f is fs:
                 return dev
+        return None
+
+    def mount_point(self, fs):
+        for d, f, _dev in self.table:
+            if f is fs:
+                return d
         return None
 
     def resolve(self, path):

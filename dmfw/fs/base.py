@@ -151,7 +151,16 @@ class FileSystem:
         """The Inode at `path` (absolute, or relative to the root). Symlinks in the
         middle are always followed, the last one only when `follow`; `..` goes to the
         walked parent, never above the root, as in a chroot."""
+        return self._walk(path, follow)[0][-1]
+
+    def realpath(self, path):
+        """`path` with every symlink, `.` and `..` resolved (readlink -f); it must exist."""
+        return "/" + "/".join(self._walk(path, True)[1])
+
+    def _walk(self, path, follow):
+        # The inodes from the root down, and the names that lead to them.
         stack = [self.root()]
+        names = []
         todo = split_path(path)
         todo.reverse()
         links = 0
@@ -160,6 +169,7 @@ class FileSystem:
             if part == "..":
                 if len(stack) > 1:
                     stack.pop()
+                    names.pop()
                 continue
             cur = stack[-1]
             if not cur.is_dir():
@@ -174,12 +184,14 @@ class FileSystem:
                 target = decode_name(self.read_link(child))
                 if target.startswith("/"):
                     stack = stack[:1]
+                    names = []
                 parts = split_path(target)
                 parts.reverse()
                 todo.extend(parts)
                 continue
             stack.append(child)
-        return stack[-1]
+            names.append(part)
+        return stack, names
 
     def stat(self, path):
         return self.lookup(path, True)

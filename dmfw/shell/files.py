@@ -10,25 +10,13 @@ from dmfw.fs import base
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
           "Nov", "Dec")
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-
-def mounts(sh):
-    return sh.mounts
 
 
 def locate(sh, path):
     """(fs, path inside it) for a shell path on a mount, else (None, path)."""
     if not path.startswith("/"):
         path = "/" + path
-    return mounts(sh).resolve(path)
-
-
-def need_fs(sh, cmd, path):
-    fs, inner = locate(sh, path)
-    if fs is None:
-        raise DMError(ENOENT, "%s: %s: No such file or directory" % (cmd, path))
-    return fs, inner
+    return sh.mounts.resolve(path)
 
 
 # -- mount / umount
@@ -46,7 +34,7 @@ def cmd_mount(sh, argv):
                         unknown="mount: unrecognized option '%s'",
                         needs_value="mount: option requires an argument -- '%s'")
     if not args:
-        for d, fs, dev in mounts(sh).table:
+        for d, fs, dev in sh.mounts.table:
             sh.write("/dev/%s on %s type %s (ro)\n" % (dev.name, d, fs.kind))
         return 0
     if len(args) != 2:
@@ -79,14 +67,14 @@ def cmd_mount(sh, argv):
     warning = getattr(fs, "warning", None)
     if warning:
         sh.error("mount: %s" % warning)
-    mounts(sh).mount(fs, dev, args[1])
+    sh.mounts.mount(fs, dev, args[1])
     return 0
 
 
 def cmd_umount(sh, argv):
     if len(argv) != 2:
         raise UsageError("usage: umount DIR|DEV")
-    mounts(sh).umount(argv[1])
+    sh.mounts.umount(argv[1])
     return 0
 
 
@@ -107,8 +95,8 @@ def mode_string(mode):
 
 
 def civil(t):
-    """(year, month 1-12, day, hour, minute, second, weekday 0=Monday) of epoch
-    seconds, UTC; no time module (bare metal has none)."""
+    """(year, month 1-12, day, hour, minute, second) of epoch seconds, UTC; no time
+    module (bare metal has none)."""
     days, rem = divmod(t, 86400)
     z = days + 719468
     era = z // 146097
@@ -119,7 +107,7 @@ def civil(t):
     mp = (5 * doy + 2) // 153
     d = doy - (153 * mp + 2) // 5 + 1
     m = mp + 3 if mp < 10 else mp - 9
-    return (y + (m <= 2), m, d, rem // 3600, (rem // 60) % 60, rem % 60, (days + 3) % 7)
+    return (y + (m <= 2), m, d, rem // 3600, (rem // 60) % 60, rem % 60)
 
 
 def _now():
@@ -131,7 +119,7 @@ def _now():
 
 
 def ls_time(t, now):
-    y, m, d, hh, mm, _s, _w = civil(t)
+    y, m, d, hh, mm, _s = civil(t)
     age = now - t
     # busybox: "Mmm dd hh:mm" for the last six months (and 15 min ahead), else the year
     if age < 3600 * 24 * 365 // 2 and age > -15 * 60:
@@ -148,7 +136,7 @@ def shown(name):
     return "".join(chr(b) if 0x20 <= b < 0x7f else "?" for b in name.encode())
 
 
-def ls_long(fs, ino, name, now, target=None):
+def ls_long(fs, ino, name, now):
     if ino.mode & base.S_IFMT in (base.S_IFCHR, base.S_IFBLK):
         size = "%4d, %3d" % (ino.rdev_major, ino.rdev_minor)
     else:
@@ -157,8 +145,7 @@ def ls_long(fs, ino, name, now, target=None):
                                            ino.gid, size, ls_time(ino.mtime, now),
                                            shown(name))
     if ino.is_lnk():
-        line += " -> " + shown(target if target is not None else
-                               base.decode_name(fs.read_link(ino)))
+        line += " -> " + shown(base.decode_name(fs.read_link(ino)))
     return line
 
 
@@ -168,7 +155,7 @@ def cmd_ls(sh, argv):
                         {}, unknown="ls: invalid option -- '%s'",
                         needs_value="ls: option requires an argument -- '%s'")
     if not args:
-        args = ["/dev"] if not mounts(sh).table else ["/"]
+        args = ["/dev"] if not sh.mounts.table else ["/"]
     dev_paths = [a for a in args if _is_dev_path(a)]
     if dev_paths and len(args) == 1 and not opts:
         from dmfw.shell.builtins import list_devices
@@ -242,8 +229,7 @@ def _is_dev_path(a):
 
 
 def _msg(e, cmd, path):
-    from dmfw.errors import strerror
-    return "%s: %s: %s" % (cmd, path, strerror(e.errno))
+    return "%s: %s: %s" % (cmd, path, _strerr(e))
 
 
 # -- cat / stat / readlink
@@ -287,7 +273,7 @@ FILE_TYPES = {base.S_IFDIR: "directory", base.S_IFLNK: "symbolic link",
 
 
 def stat_time(t):
-    y, m, d, hh, mm, ss, _w = civil(t)
+    y, m, d, hh, mm, ss = civil(t)
     return "%04d-%02d-%02d %02d:%02d:%02d.000000000 +0000" % (y, m, d, hh, mm, ss)
 
 
@@ -312,7 +298,7 @@ def cmd_stat(sh, argv):
         if i.is_lnk():
             # coreutils 9.7 (the guest's) quotes both names of a symlink's %N.
             name = "'%s' -> '%s'" % (a, base.decode_name(fs.read_link(i)))
-        dev = mounts(sh).device_of(fs)
+        dev = sh.mounts.device_of(fs)
         lines = ["  File: %s" % name,
                  "  Size: %-10d\tBlocks: %-10d IO Block: %-6d %s" % (
                      i.size, i.st_blocks(), fs.io_block(), kind)]
@@ -358,44 +344,14 @@ def cmd_readlink(sh, argv):
         if fs is None:
             raise DMError(ENOENT)
         if canon:
-            sh.write(_canonical(fs, args[0], inner) + "\n")
+            real = fs.realpath(inner)
+            top = sh.mounts.mount_point(fs).rstrip("/")
+            sh.write((top + real if real != "/" else top or "/") + "\n")
         else:
             sh.write(fs.readlink(inner) + "\n")
     except DMError:
         return 1        # readlink prints nothing for a non-link, exit 1
     return 0
-
-
-def _canonical(fs, path, inner):
-    fs.stat(inner)
-    # The walked path, resolved component by component (symlinks expanded).
-    mount_point = path[:len(path) - len(inner)] if path.endswith(inner) else ""
-    parts = []
-    todo = base.split_path(inner)
-    todo.reverse()
-    hops = 0
-    while todo:
-        p = todo.pop()
-        if p == "..":
-            if parts:
-                parts.pop()
-            continue
-        cur = "/" + "/".join(parts + [p])
-        ino = fs.lstat(cur)
-        if ino.is_lnk():
-            hops += 1
-            if hops > base.MAXSYMLINKS:
-                raise DMError(base.ELOOP)
-            t = base.decode_name(fs.read_link(ino))
-            if t.startswith("/"):
-                parts = []
-            more = base.split_path(t)
-            more.reverse()
-            todo.extend(more)
-            continue
-        parts.append(p)
-    return (mount_point.rstrip("/") + "/" + "/".join(parts)) if parts else \
-        (mount_point or "/")
 
 
 # -- find
