@@ -145,3 +145,13 @@ def test_mount_refuses_blocks_below_the_device_block():
     r = run("mount /dev/sda /m; echo $?; ls /m; echo $?", sh=sh)
     assert r.out.startswith("255\n") and r.out.endswith("1\n")
     assert "mount: mounting /dev/sda on /m failed: Invalid argument" in r.err
+
+
+def test_dotdot_after_a_symlink_is_the_targets_parent():
+    # As Linux walks a path: links/dir -> ../deep/a/b/c, so links/dir/.. is deep/a/b
+    # (a lexical `..` would have made it links/). Outside mounts `..` is lexical.
+    img = _image("squashfs-gzip")
+    r = run("mount %s /m; readlink -f /m/deep/../links/dir/..; ls /m/links/dir/..; "
+            "cat /m/links/dir/../../../../one; echo; ls /x/../m/deep; readlink -f /m"
+            % img)
+    assert r.out == "/m/deep/a/b\nc\nx\na\n/m\n", r

@@ -130,17 +130,31 @@ class Mounts:
 
     def resolve(self, path):
         """(fs, path inside it) for an absolute path, or (None, path) when no mount
-        holds it."""
-        path = _norm(path)
-        best = None
+        holds it. `..` is lexical only outside mounts (where there is nothing to walk);
+        once a mount point is reached the rest goes to its file system unchanged, whose
+        own walk resolves `..` after symlinks, as Linux does (`dir/..` where dir is a
+        symlink is the target's parent)."""
+        parts = [p for p in path.split("/") if p and p != "."]
+        at = {}
         for d, fs, _dev in self.table:
-            if path == d or path.startswith(d.rstrip("/") + "/"):
-                if best is None or len(d) > len(best[0]):
-                    best = (d, fs)
+            at[d] = fs
+        cur = []
+        best = (at["/"], 0) if "/" in at else None
+        for i in range(len(parts)):
+            p = parts[i]
+            if p == "..":
+                if best is not None:
+                    break
+                if cur:
+                    cur.pop()
+                continue
+            cur.append(p)
+            fs = at.get("/" + "/".join(cur))
+            if fs is not None:
+                best = (fs, i + 1)
         if best is None:
-            return None, path
-        return best[1], path[len(best[0].rstrip("/")):] or "/"
-
+            return None, "/" + "/".join(cur)
+        return best[0], "/" + "/".join(parts[best[1]:])
 
 def _vfs():
     try:
