@@ -243,7 +243,6 @@ def guest_rows(reps):
             for _ in range(reps):
                 fw.run("umount /mnt/b; veritysetup close r")
                 lx.run(drop)
-                t0 = time.perf_counter()
                 t1, _ = _fw_secs(fw, opener)
                 t2, _ = _fw_secs(fw, "mount /dev/mapper/r /mnt/b")
                 t3, _ = _fw_secs(fw, "sha256sum /mnt/b%s" % KERNEL)
@@ -256,7 +255,6 @@ def guest_rows(reps):
                     dt, _ = _linux_secs(lx, cmd)
                     t += dt
                 t_k = t if t_k is None else min(t_k, t)
-                del t0
             lx.run("umount /mnt/b; veritysetup close r")
             rows.append("guest       %d MiB kernel from gzip squashfs on verity, caches dropped: "
                         "firmware %.2f s (%.1f MiB/s), kernel %.2f s (%.1f MiB/s): %.2f of the "

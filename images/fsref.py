@@ -118,7 +118,6 @@ def verity(variant, tree_name="small"):
     otherwise)."""
     fs = build_fs(variant, tree_name)
     vbs = VERITY_BLOCK.get(variant, 4096)
-    meta = {}
 
     def build(out):
         shutil.copyfile(fs, out)

@@ -522,15 +522,9 @@ class VerityTarget(Target):
         slot = geo.slot
         lb0 = geo.level_block[0]
         cache = self.cache
+        digest = geo.digest
         zd = self.zero_digest
         v = self.validated
-        # The digest inlined (Geometry.digest's cases): a salted state to copy where
-        # the port can (CPython), else the constructor with the salt (v1) or after.
-        pre = geo._pre
-        ctor = geo._ctor
-        salt = geo.salt
-        salt_first = geo.version and salt
-        salt_last = salt if not geo.version and salt else None
         for i in range(count):
             b = first + i
             if v is not None and v[b >> 3] & (1 << (b & 7)):
@@ -544,18 +538,7 @@ class VerityTarget(Target):
             want = blk[off:off + ds]
             if zd is not None and want == zd:
                 d[:] = bytes(bs)
-                continue
-            if pre is not None:
-                h = pre.copy()
-                h.update(d)
-            elif salt_first:
-                h = ctor(salt)
-                h.update(d)
-            else:
-                h = ctor(d)
-                if salt_last is not None:
-                    h.update(salt_last)
-            if h.digest() == want:
+            elif digest(d) == want:
                 if v is not None:
                     v[b >> 3] |= 1 << (b & 7)
             else:
