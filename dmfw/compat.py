@@ -59,3 +59,18 @@ def read_text(path):
             return f.read()
     except OSError:
         return None
+
+
+def makedirs(path):
+    """os.makedirs(path, exist_ok=True), which MicroPython's os lacks."""
+    import os
+    cur = "/" if path.startswith("/") else ""
+    for part in path.split("/"):
+        if not part:
+            continue
+        cur += part
+        try:
+            os.mkdir(cur)
+        except OSError:
+            pass
+        cur += "/"

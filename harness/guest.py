@@ -293,15 +293,21 @@ def _json(obj):
     return json.dumps(obj, separators=(",", ":"))
 
 
-def boot(disks=(), build_progress=None, **kw):
+def boot(disks=(), build_progress=None, trust=(), **kw):
     """A started guest from the cached image (built first if missing) plus the
-    working tree's dmfw overlay."""
+    working tree's dmfw overlay; `trust` (certificate files) are built into the
+    firmware's trusted keys, as a vendor builds them in."""
     global _accel
     from images import guest as image, overlay
     img = image.ensure(build_progress)
     while True:
         workdir = tempfile.mkdtemp(prefix="dmfw-qemu-")
-        ovl = overlay.write_overlay(os.path.join(workdir, "overlay.cpio"), image.MODULES)
+        certs = []
+        for path in trust:
+            with open(path, "rb") as f:
+                certs.append(f.read())
+        ovl = overlay.write_overlay(os.path.join(workdir, "overlay.cpio"), image.MODULES,
+                                    certs)
         guest = QemuGuest(img.kernel, [img.initrd, ovl], disks, workdir=workdir,
                           own_workdir=True, **kw)
         try:

@@ -214,27 +214,37 @@ HAND_UUID = "0d1e2f30-4152-4637-8899-aabbccddeeff"
 
 def _build_by_hand(r, tmp, img):
     """The DPS layout systemd-repart would write, from the real tools one
-    step at a time: veritysetup format, openssl smime (the signature systemd
-    makes: detached PKCS#7 over the hex root hash), sfdisk on a loop device
-    with the recipe's sector size. Returns a repart-style JSON list."""
-    import base64
-    k = keys()
+    step at a time (see dps_disk). Returns a repart-style JSON list."""
     g = r["groups"][0]
-    ss = r["sector_size"]
-    vb = str(r["verity_block"])
     fat = os.path.join(tmp, "fat.img")
     content = _files(g["big"])
     content["designator.txt"] = ("%s %s %s\n" % (g["kind"], g["arch"], g["key"])).encode()
     _fat(fat, g["fat_mb"], content)
-    hashf = os.path.join(tmp, "hash.img")
-    out = _run(["veritysetup", "format", fat, hashf, "--data-block-size", vb,
-                "--hash-block-size", vb, "--salt", HAND_SALT, "--uuid", HAND_UUID]).decode()
+    layout = dps_disk(img, [{"data": fat, "kind": g["kind"], "arch": g["arch"],
+                             "signer": g["signer"], "verity_block": r["verity_block"]}],
+                      r["sector_size"], tmp)
+    return layout, {g["key"]: sorted(content)}
+
+
+def verity_and_signature(data, tmp, tag, signer="good", verity_block=4096,
+                         salt=HAND_SALT, uuid=HAND_UUID):
+    """veritysetup format of `data` into a new hash file, and the signature
+    partition systemd makes (JSON: rootHash, certificateFingerprint, a detached
+    PKCS#7 over the hex root hash by `openssl smime`), or None when signer is
+    None. Returns (root hash, hash file, signature file or None)."""
+    import base64
+    k = keys()
+    vb = str(verity_block)
+    hashf = os.path.join(tmp, tag + "-hash.img")
+    out = _run(["veritysetup", "format", data, hashf, "--data-block-size", vb,
+                "--hash-block-size", vb, "--salt", salt, "--uuid", uuid]).decode()
     rh = re.search(r"Root hash:\s*([0-9a-f]+)", out).group(1)
-    rhf = os.path.join(tmp, "rh.txt")
+    if signer is None:
+        return rh, hashf, None
+    rhf = os.path.join(tmp, tag + "-rh.txt")
     with open(rhf, "w") as f:
         f.write(rh)
-    der = os.path.join(tmp, "rh.p7s")
-    signer = g["signer"]
+    der = os.path.join(tmp, tag + "-rh.p7s")
     _run(["openssl", "smime", "-sign", "-nocerts", "-noattr", "-binary", "-in", rhf,
           "-inkey", os.path.join(k, signer + "-key.pem"),
           "-signer", os.path.join(k, signer + "-cert.pem"), "-outform", "der", "-out", der])
@@ -244,28 +254,49 @@ def _build_by_hand(r, tmp, img):
         sig = base64.b64encode(f.read()).decode()
     js = json.dumps({"rootHash": rh, "certificateFingerprint": fpr, "signature": sig},
                     separators=(",", ":")).encode()
-    sigf = os.path.join(tmp, "sig.img")
+    sigf = os.path.join(tmp, tag + "-sig.img")
     with open(sigf, "wb") as f:
         f.write(js + bytes(-len(js) % 4096))
-    t = "%s-%s" % (g["kind"], g["arch"])
-    parts = [(t, fat, rh[:32]), (t + "-verity", hashf, rh[32:]), (t + "-verity-sig", sigf, None)]
+    return rh, hashf, sigf
+
+
+def dps_disk(img, groups, ss, tmp, disk_uuid="447DEE6A-FB3E-4AC1-AB0B-0315E5217469",
+             align=MiB):
+    """A GPT disk image of DPS partition sets, laid by sfdisk on a loop device of
+    sector size `ss`. Each group: data (a file system image), kind (root/usr),
+    arch, signer ("good", "wrong" or None for no signature partition), optional
+    label (all three partitions; the DPS type name otherwise) and verity_block.
+    Data and verity partition UUIDs are the root hash halves, as DPS asks.
+    The image ends 1 MiB after the last partition, rounded up to `align` (an LV's
+    extent size, so the backup GPT is at the end of the LV holding it).
+    Returns one repart-style dict per partition."""
     from dmfw.disk import dps
-    lines = ["label: gpt", "label-id: 447DEE6A-FB3E-4AC1-AB0B-0315E5217469"]
+    lines = ["label: gpt", "label-id: " + disk_uuid]
     pos = MiB
     layout = []
-    for i, (typ, path, u) in enumerate(parts):
-        n = (os.path.getsize(path) + MiB - 1) // MiB * MiB
-        d, _, rest = typ.partition("-" + g["arch"])
-        uuid = u and "%s-%s-%s-%s-%s" % (u[0:8], u[8:12], u[12:16], u[16:20], u[20:32])
-        uuid = uuid or "%08x-0000-4000-8000-000000000000" % (i + 1)
-        lines.append("start=%d, size=%d, type=%s, uuid=%s, name=%s" % (
-            pos // ss, n // ss, dps.type_uuid(d + rest, g["arch"]), uuid, typ))
-        layout.append({"type": typ, "label": typ, "uuid": uuid, "offset": pos,
-                       "raw_size": n, "roothash": rh if typ.endswith("-verity") else None,
-                       "file": path})
-        pos += n
+    n = 0
+    for gi, g in enumerate(groups):
+        rh, hashf, sigf = verity_and_signature(g["data"], tmp, "g%d" % gi, g["signer"],
+                                               g.get("verity_block", 4096))
+        t = "%s-%s" % (g["kind"], g["arch"])
+        parts = [(t, g["data"], rh[:32]), (t + "-verity", hashf, rh[32:])]
+        if sigf is not None:
+            parts.append((t + "-verity-sig", sigf, None))
+        for typ, path, u in parts:
+            n += 1
+            size = (os.path.getsize(path) + MiB - 1) // MiB * MiB
+            d, _, rest = typ.partition("-" + g["arch"])
+            uuid = u and "%s-%s-%s-%s-%s" % (u[0:8], u[8:12], u[12:16], u[16:20], u[20:32])
+            uuid = uuid or "%08x-0000-4000-8000-000000000000" % n
+            label = g.get("label") or typ
+            lines.append("start=%d, size=%d, type=%s, uuid=%s, name=\"%s\"" % (
+                pos // ss, size // ss, dps.type_uuid(d + rest, g["arch"]), uuid, label))
+            layout.append({"type": typ, "label": label, "uuid": uuid, "offset": pos,
+                           "raw_size": size, "file": path,
+                           "roothash": rh if typ.endswith("-verity") else None})
+            pos += size
     with open(img, "wb") as f:
-        f.truncate(pos + MiB)
+        f.truncate((pos + MiB + align - 1) // align * align)
     loop = _run(["losetup", "-f", "--show", "-b", str(ss), img]).decode().strip()
     try:
         _run(["sfdisk", "-q", "--no-reread", loop], input=("\n".join(lines) + "\n").encode())
@@ -275,8 +306,8 @@ def _build_by_hand(r, tmp, img):
         for p in layout:
             with open(p.pop("file"), "rb") as src:
                 d.seek(p["offset"])
-                d.write(src.read())
-    return layout, {g["key"]: sorted(content)}
+                shutil.copyfileobj(src, d, MiB)
+    return layout
 
 
 def _relay_4k(src_img, out_img):

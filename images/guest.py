@@ -32,6 +32,8 @@ PACKAGES = [
     # Not copied into the initramfs: the host runs trixie's mkfs.erofs in the rootfs
     # (chroot) for the compressors the host's erofs-utils lacks.
     "erofs-utils",
+    # The boot command's hand-off in the guest (kexec -l / kexec -e).
+    "kexec-tools",
 ]
 
 # Binaries copied into the initramfs with the shared libraries they link to.
@@ -39,7 +41,7 @@ BINARIES = [
     "usr/bin/busybox", "usr/bin/micropython", "usr/sbin/dmsetup", "usr/sbin/lvm",
     "usr/sbin/cryptsetup", "usr/sbin/veritysetup", "usr/sbin/integritysetup",
     "usr/bin/keyctl", "usr/sbin/blockdev", "usr/sbin/losetup", "usr/bin/sha256sum",
-    "usr/bin/dd", "usr/bin/cmp", "usr/bin/stat", "usr/sbin/blkid",
+    "usr/bin/dd", "usr/bin/cmp", "usr/bin/stat", "usr/sbin/blkid", "usr/sbin/kexec",
 ]
 
 # Modules the guest loads; each must exist as a module or be built in.  virtio-pci and
@@ -254,9 +256,9 @@ def _read_in_root(root, path):
     raise RuntimeError("symlink loop at " + path)
 
 
-def _add_binaries(writer, root):
+def _add_binaries(writer, root, binaries=BINARIES):
     libs = set()
-    for binary in BINARIES:
+    for binary in binaries:
         writer.file(binary, _read_in_root(root, binary), 0o755)
         if binary.endswith("busybox"):
             continue  # static
@@ -278,7 +280,7 @@ def _add_binaries(writer, root):
     return libs
 
 
-def _add_modules(writer, root, kver):
+def _add_modules(writer, root, kver, modules=MODULES):
     """Copy the wanted modules and their dependencies, decompressed for busybox modprobe."""
     base = os.path.join(root, "usr/lib/modules", kver)
     deps = {}
@@ -290,7 +292,7 @@ def _add_modules(writer, root, kver):
     with open(os.path.join(base, "modules.builtin")) as f:
         builtin = {os.path.basename(l.strip())[:-3].replace("-", "_") for l in f}
     wanted = set()
-    for name in MODULES:
+    for name in modules:
         if name in builtin:
             continue
         if name not in by_name:

@@ -17,10 +17,20 @@ INIT = os.path.join(REPO, "images", "guest-init.sh")
 PYPATH = "usr/lib/dmfw-py"
 
 
-def overlay_bytes(modules, package=PACKAGE):
-    """The overlay archive: /init, the module list and the dmfw package's .py files."""
+def trusted_module(certs):
+    """dmfw_trusted.py: the certificates a vendor builds into the firmware
+    (dmfw.keyring.builtin_certs reads it)."""
+    return ("# Built in by the harness (--trust): the firmware's trusted certificates.\n"
+            "CERTS = [\n%s]\n" % "".join("    %r,\n" % bytes(c) for c in certs)).encode()
+
+
+def overlay_bytes(modules, package=PACKAGE, trusted=()):
+    """The overlay archive: /init, the module list, the dmfw package's .py files and,
+    with `trusted` (PEM or DER bytes), the built-in certificates."""
     buf = io.BytesIO()
     writer = CpioWriter(buf)
+    if trusted:
+        writer.file("%s/dmfw_trusted.py" % PYPATH, trusted_module(trusted))
     with open(INIT, "rb") as f:
         writer.file("init", f.read(), 0o755)
     writer.file("etc/dmfw-modules", ("\n".join(modules) + "\n").encode())
@@ -35,7 +45,7 @@ def overlay_bytes(modules, package=PACKAGE):
     return buf.getvalue()
 
 
-def write_overlay(path, modules):
+def write_overlay(path, modules, trusted=()):
     with open(path, "wb") as f:
-        f.write(overlay_bytes(modules))
+        f.write(overlay_bytes(modules, trusted=trusted))
     return path

@@ -7,6 +7,7 @@ COMMANDS = {
     "keyring": ("dmfw.shell.keyring", "cmd_keyring"),
     "keyctl": ("dmfw.shell.keyring", "cmd_keyctl"),
     "ddi": ("dmfw.shell.ddi", "main"),
+    "boot": ("dmfw.shell.boot", "main"),
     "help": ("dmfw.shell.builtins", "cmd_help"),
     "echo": ("dmfw.shell.builtins", "cmd_echo"),
     "true": ("dmfw.shell.builtins", "cmd_true"),
@@ -46,6 +47,8 @@ HELP = {
     "keyctl": "keyctl padd user DESC @u < FILE: store a signature as a user key",
     "ddi": "Discoverable Disk Images: ddi DISK, ddi open DISK [--arch A] [--root-hash H] "
            "[--name N] [--certificate F], ddi ls|cat|sha256 DEV [PATH], ddi mount DEV DIR",
+    "boot": "boot -l | -n [ENTRY] | [ENTRY] | --save DIR [ENTRY] | --bless ENTRY: find, "
+            "verify and boot an installed OS version",
     "help": "list commands",
     "echo": "print arguments ($? is the last status)",
     "sha256sum": "sha256sum DEV [SECTOR COUNT]: checksum a device or a sector range",

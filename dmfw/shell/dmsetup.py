@@ -112,8 +112,9 @@ class Dmsetup:
     def create_concise(self, args):
         # name,uuid,minor,flags,table[,table]...[;name,...]  (dm-mod.create=)
         text = args[0] if args else self.sh.read_input("-").decode()
-        for dev in _split_escaped(text.strip(), ";"):
-            f = _split_escaped(dev, ",")
+        from dmfw.concise import split_escaped
+        for dev in split_escaped(text.strip(), ";"):
+            f = split_escaped(dev, ",")
             if len(f) < 5:
                 self.sh.error("Invalid format of concise device specification.")
                 raise Fail()
@@ -261,18 +262,8 @@ class Dmsetup:
         return 0
 
     def table_concise(self, mds):
-        parts = []
-        showkeys = "--showkeys" in self.opts
-        for md in mds:
-            t = md.live
-            s = _quote(md.dm_name) + "," + _quote(md.uuid) + ",%d,%s" % (
-                md.minor, "ro" if md.readonly else "rw")
-            if t is not None:
-                for tg in t.targets:
-                    p = tg.params(showkeys)
-                    s += ",%d %d %s %s" % (tg.begin, tg.length, tg.name, _quote(p))
-            parts.append(s)
-        self.sh.write(";".join(parts) + "\n")
+        from dmfw.concise import devices
+        self.sh.write(devices(mds, "--showkeys" in self.opts) + "\n")
         return 0
 
     def status(self, args):
@@ -459,34 +450,6 @@ def _pad(v, w, right):
     if right:
         return " " * (w - len(v)) + v
     return v + " " * (w - len(v))
-
-
-def _quote(s):
-    out = ""
-    for c in s:
-        if c in ",;\\":
-            out += "\\"
-        out += c
-    return out
-
-
-def _split_escaped(s, sep):
-    out = []
-    cur = ""
-    esc = False
-    for c in s:
-        if esc:
-            cur += c
-            esc = False
-        elif c == "\\":
-            esc = True
-        elif c == sep:
-            out.append(cur)
-            cur = ""
-        else:
-            cur += c
-    out.append(cur)
-    return out
 
 
 USAGE = """Usage:
