@@ -1,12 +1,16 @@
 """dmfw-harness: boot the QEMU guest and use it without pytest.
 
-    dmfw-harness console [--disk FILE]...          attach this terminal to the dmfw shell
-    dmfw-harness run [--disk FILE]... [--fw CMDS]... [--linux CMDS]...
-    dmfw-harness demo                              a short dm session, dmfw next to Linux
-    dmfw-harness build                             build the guest image if missing
+    dmfw-harness console [--disk FILE]... [--trust CERT]...   attach to the dmfw shell
+    dmfw-harness run [--disk FILE]... [--trust CERT]... [--fw CMDS]... [--linux CMDS]...
+                     [--expect REGEX [--timeout S]]
+    dmfw-harness demo [--trust CERT]...     the firmware boots the Infix-like test OS
+    dmfw-harness build                      build the guest image if missing
 
 Disks are attached in order as /dev/vda, /dev/vdb, ...  Each --fw / --linux value is
-run line by line; a line's status is that of its last command.
+run line by line; a line's status is that of its last command. With --expect, the
+--fw lines are typed and the firmware console is then read (through a hand-off to a
+new kernel) until a line matches REGEX; the exit status says whether it came.
+--trust builds a certificate into the firmware's trusted keys for that run.
 """
 import argparse
 import importlib.util
@@ -88,11 +92,41 @@ def run_side(console, commands, title, out=sys.stdout, results=None):
     return failures
 
 
+def expect_console(console, commands, regex, timeout, out=sys.stdout):
+    """Type `commands` on the console, then print what it shows until a line
+    matches `regex` (read across a hand-off: the console outlives the firmware).
+    Returns True if it came within `timeout` seconds."""
+    import re
+    import pexpect
+    pattern = re.compile(r"[^\n]*(?:%s)[^\n]*" % regex)
+    for cmd in commands:
+        console.send_line(cmd)
+    try:
+        console.child.expect(pattern, timeout=timeout)
+        out.write(console.child.before.replace("\r", "") + console.child.after + "\n")
+        return True
+    except (pexpect.TIMEOUT, pexpect.EOF) as exc:
+        out.write(str(console.child.before or "").replace("\r", ""))
+        out.write("\n[%s: no line matching %r]\n" % (
+            "timeout after %ss" % timeout if isinstance(exc, pexpect.TIMEOUT)
+            else "console closed", regex))
+        return False
+    finally:
+        out.flush()
+
+
 def cmd_run(args):
-    guest = boot(_disks(args))
+    guest = boot(_disks(args), trust=args.trust)
     try:
         sys.stderr.write("guest up in %.1fs\n" % guest.boot_seconds)
         failures = 0
+        if args.expect:
+            if args.linux:
+                failures += run_side(guest.linux, lines(args.linux),
+                                     "linux: kernel device mapper (hvc0)")
+            sys.stdout.write(_heading("firmware console (ttyS0)") + "\n")
+            came = expect_console(guest.fw, lines(args.fw), args.expect, args.timeout)
+            return 0 if came and not failures else 1
         if args.fw:
             failures += run_side(guest.fw, lines(args.fw), "firmware: dmfw shell (ttyS0)")
         if args.linux:
@@ -106,7 +140,7 @@ def cmd_run(args):
 def cmd_console(args):
     if not shutil.which("socat"):
         sys.exit("dmfw-harness console needs socat (scripts/setup-host.sh installs it)")
-    guest = boot(_disks(args))
+    guest = boot(_disks(args), trust=args.trust)
     try:
         # Hand both sockets over: QEMU's socket chardevs take one client at a time.
         guest.fw.close()
@@ -123,51 +157,34 @@ def cmd_console(args):
         guest.close()
 
 
-DEMO_TABLES = {
-    "lin": "0 2048 linear /dev/vda 1024\n2048 2048 linear /dev/vdb 0",
-    "str": "0 4096 striped 2 64 /dev/vda 0 /dev/vdb 2048",
-}
-
-
-def demo_disks(folder):
-    """Two small disks whose every sector names its disk and sector number."""
-    from harness.disks import pattern_disk
-    return [pattern_disk(os.path.join(folder, "vd%s.img" % c), 4 << 20, tag=c)
-            for c in "ab"]
-
-
 def cmd_demo(args):
-    from images import guest as image
+    """The main job: the firmware in the guest finds the test OS versions on LVs,
+    says which it boots and why, and the new kernel comes up on the same console
+    with the root it verified."""
+    from images import guest as image, testos
     image.ensure()
+    meta = testos.load("lvm")
     folder = tempfile.mkdtemp(prefix="dmfw-demo-")
     try:
-        guest = boot([Disk(p) for p in demo_disks(folder)])
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    try:
-        print("guest up in %.1fs (Debian %s kernel, dmfw under MicroPython on ttyS0)\n"
-              % (guest.boot_seconds, image.cached().manifest["kernel"]))
-        # The same command lines on both sides: real dmsetup reads a multi-line
-        # --table argument too.
-        session = ["dmsetup create %s --table '%s'" % item for item in DEMO_TABLES.items()]
-        for name in DEMO_TABLES:
-            session += ["dmsetup table %s" % name, "sha256sum /dev/mapper/%s" % name]
-        session.append("dmsetup ls")
-        # dmfw goes first: its shell can open any guest file, and must not read the
-        # kernel's /dev/mapper nodes by mistake.
-        fw, linux = {}, {}
-        bad = run_side(guest.fw, session, "firmware: dmfw shell (MicroPython, ttyS0)",
-                       results=fw)
-        print()
-        bad += run_side(guest.linux, session, "linux: kernel device mapper, real dmsetup (hvc0)",
-                        results=linux)
-        sums = ["sha256sum /dev/mapper/%s" % name for name in DEMO_TABLES]
-        same = [cmd.split("/")[-1] for cmd in sums if fw[cmd][1] == 0 and fw[cmd] == linux[cmd]]
-        print("\nsame sha256 on both sides: %s" % (", ".join(same) or "none"))
-        return 1 if bad or len(same) != len(DEMO_TABLES) else 0
+        pv = os.path.join(folder, "pv.img")
+        shutil.copyfile(meta["paths"][0], pv)
+        trust = [os.path.join(meta["dir"], "good-cert.pem")] + list(args.trust)
+        guest = boot([Disk(pv)], trust=trust)
+        try:
+            print("guest up in %.1fs (Debian %s kernel, dmfw under MicroPython on ttyS0)\n"
+                  "vda: one PV, VG infix, one LV per installed version; the firmware trusts "
+                  "%s\n" % (guest.boot_seconds, image.cached().manifest["kernel"],
+                              ", ".join(os.path.basename(t) for t in trust)))
+            bad = run_side(guest.fw, ["boot -l", "boot -n"],
+                           "firmware: the versions, and what a boot would hand off")
+            print()
+            print(_heading("firmware: boot (kexec), then the booted kernel on the same "
+                           "console"))
+            came = expect_console(guest.fw, ["boot"], "TESTOS-END", args.timeout)
+            return 1 if bad or not came else 0
+        finally:
+            guest.close()
     finally:
-        guest.close()
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -189,11 +206,21 @@ def main(argv=None):
             p.add_argument("--disk", action="append", default=[], metavar="FILE",
                            help="disk image, attached as vda, vdb, ... in order")
             p.add_argument("--readonly", action="store_true", help="attach disks read-only")
+        if name in ("console", "run", "demo"):
+            p.add_argument("--trust", action="append", default=[], metavar="CERT",
+                           help="build this certificate (PEM or DER) into the firmware's "
+                                "trusted keys")
+        if name in ("run", "demo"):
+            p.add_argument("--timeout", type=float, default=300, metavar="S",
+                           help="how long --expect (demo: the booted system) may take")
         if name == "run":
             p.add_argument("--fw", action="append", default=[], metavar="CMDS",
                            help="commands for the dmfw shell (one per line)")
             p.add_argument("--linux", action="append", default=[], metavar="CMDS",
                            help="commands for the Linux shell (one per line)")
+            p.add_argument("--expect", metavar="REGEX",
+                           help="after the --fw lines, read the firmware console until a "
+                                "line matches (also after a hand-off); exit 0 only if so")
     args = parser.parse_args(argv)
     missing = missing_modules()
     if missing or boot is None:

@@ -43,10 +43,11 @@ def run(script, disks=(), sh=None):
     return Result(sh.out.getvalue(), sh.errout.getvalue(), sh.status)
 
 
-def run_micropython(script, disks=(), timeout=300):
-    """Run `script` through `micropython -m dmfw shell` (the firmware path)."""
+def run_micropython(script, disks=(), timeout=300, heap=None):
+    """Run `script` through `micropython -m dmfw shell` (the firmware path); `heap`
+    ("64M", as the guest's firmware) sets the port's heap size."""
     exe = micropython()
-    args = [exe, "-m", "dmfw", "shell"]
+    args = [exe] + (["-X", "heapsize=" + heap] if heap else []) + ["-m", "dmfw", "shell"]
     for spec, path in disks:
         args += ["--disk", "%s=%s" % (spec, path)]
     # The script goes in on stdin (as on a serial console): the PyPI

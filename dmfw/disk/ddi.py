@@ -107,9 +107,32 @@ def parse_signature(raw):
 
 
 def read_signature(dev):
-    if dev.size_bytes() > MAX_SIG_BYTES:
+    """The signature partition's JSON, read a block at a time: only the text up to
+    the NUL padding is kept (a firmware heap need not hold the whole partition), the
+    padding is checked to be NULs to the end."""
+    size = dev.size_bytes()
+    if size > MAX_SIG_BYTES:
         raise FormatError("%s: signature partition too large" % dev.name)
-    return parse_signature(dev.pread(0, dev.size_bytes()))
+    text = b""
+    pos = 0
+    step = 4096
+    while pos < size:
+        chunk = dev.pread(pos, min(step, size - pos))
+        pos += len(chunk)
+        end = chunk.find(b"\0")
+        if end < 0:
+            text += chunk
+            continue
+        text += chunk[:end]
+        if chunk[end:].count(b"\0") != len(chunk) - end:
+            raise FormatError("signature partition: data after the NUL padding")
+        while pos < size:
+            chunk = dev.pread(pos, min(step, size - pos))
+            pos += len(chunk)
+            if chunk.count(b"\0") != len(chunk):
+                raise FormatError("signature partition: data after the NUL padding")
+        break
+    return parse_signature(text)
 
 
 class Image:
