@@ -49,7 +49,8 @@ class Plan:
         for what, f in [("kernel", self.kernel)] + [("initrd", i) for i in self.initrds] \
                 + [("devicetree", self.devicetree)]:
             if f is not None:
-                out.append("%s: %s %d sha256=%s" % (what, f.name, len(f.data), f.sha256))
+                out.append("%s: %s %d%s" % (what, f.name, len(f.data),
+                                            " sha256=" + f.sha256 if f.sha256 else ""))
         out.append("cmdline: %s" % self.cmdline)
         return out
 
@@ -67,7 +68,7 @@ class Plan:
 def root_hash_of(v, verify, insecure=False, given=None):
     """(root hash hex, how) for version v, or Skip. `verify(content, der, fpr)` is
     dmfw.disk.verify's checker over the trusted certificates."""
-    from dmfw.disk.ddi import read_signature, check_root_hash
+    from dmfw.disk.ddi import check_root_hash
     if v.verity is None:
         raise Skip("no verity partition pairs with %s" % v.data.dev.name)
     if given is not None:
@@ -81,7 +82,7 @@ def root_hash_of(v, verify, insecure=False, given=None):
             return h, "unsigned, root hash from the partition UUIDs (--insecure)"
         raise Skip("not signed")
     try:
-        rh, fpr, der = read_signature(v.sig.dev)
+        rh, fpr, der = v.sig.signature()
     except DMError as e:
         raise Skip("signature partition %s: %s" % (v.sig.dev.name, e.msg))
     if given is not None and given != rh:
@@ -105,6 +106,8 @@ def _window(dm, made, lvdev, found):
     partitions on dm devices; this is what kpartx would create)."""
     p = found.part
     name = kpartx_name(lvdev.dm_name, p.partno)
+    if dm.find(name) is not None:
+        raise Skip("/dev/mapper/%s already exists" % name)
     uuid = "part%d-%s" % (p.partno, lvdev.uuid) if lvdev.uuid else None
     md = dm.create(name, uuid, "0 %d linear %s %d" % (p.nr_sectors, lvdev.devno(),
                                                      p.start), readonly=True)
@@ -138,9 +141,11 @@ def _stack(dm, v, rh, made):
     return md
 
 
-def load(fs, blob, limit):
+def load(fs, blob, limit, digest=True):
     """Read `blob` (dmfw.boot.entries.Blob) through the file system into one buffer
-    of its size, hashing it on the way. Bounded by `limit` bytes."""
+    of its size, hashing it on the way when `digest` (what `boot -n` prints; a real
+    boot skips it: verity has checked every block, and a second hash of the kernel
+    costs as much again). Bounded by `limit` bytes."""
     import hashlib
     from dmfw.errors import ENOMEM
     f = fs.open(blob.path)
@@ -162,23 +167,24 @@ def load(fs, blob, limit):
         f.seek(blob.offset)
         mv = memoryview(buf)
         got = 0
-        h = hashlib.sha256()
+        h = hashlib.sha256() if digest else None
         step = 1 << 20
         while got < size:
             n = f.readinto(mv[got:got + step if got + step < size else size])
             if not n:
                 raise Skip("%s: file ended after %d of %d bytes" % (blob.name(), got, size))
-            h.update(mv[got:got + n])
+            if h is not None:
+                h.update(mv[got:got + n])
             got += n
     finally:
         f.close()
     from binascii import hexlify
-    return Loaded(blob.name(), buf, hexlify(h.digest()).decode())
+    return Loaded(blob.name(), buf, hexlify(h.digest()).decode() if h else None)
 
 
 def prepare(sh, v, verify, opts):
     """Everything up to the hand-off for version v -> Plan, or Skip (nothing left
-    behind). opts: insecure, root_hash, arch, compatible, limit, entry_id."""
+    behind). opts: insecure, root_hash, arch, compatible, limit, entry_id, digest."""
     from dmfw.fs import open_fs
     from dmfw.boot.entries import find_entries
     rh, how = root_hash_of(v, verify, opts.get("insecure"), opts.get("root_hash"))
@@ -204,11 +210,12 @@ def prepare(sh, v, verify, opts):
         plan = Plan(v, e, root, made)
         plan.trust = how
         limit = opts.get("limit") or (1 << 30)
+        dg = opts.get("digest", True)
         try:
-            plan.kernel = load(fs, e.kernel, limit)
-            plan.initrds = [load(fs, b, limit) for b in e.initrds]
+            plan.kernel = load(fs, e.kernel, limit, dg)
+            plan.initrds = [load(fs, b, limit, dg) for b in e.initrds]
             if e.devicetree is not None:
-                plan.devicetree = load(fs, e.devicetree, limit)
+                plan.devicetree = load(fs, e.devicetree, limit, dg)
         except Skip:
             raise
         except DMError as e2:

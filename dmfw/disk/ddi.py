@@ -35,6 +35,14 @@ class Found:
         self.no_auto = bool(part.attrs & dps.FLAG_NO_AUTO)
         self.read_only = bool(part.attrs & dps.FLAG_READ_ONLY)
         self.paired = []            # partitions this one pairs with
+        self._sig = None
+
+    def signature(self):
+        """read_signature() of a verity-sig partition, read once per dissection
+        (listing, pairing and opening all need it)."""
+        if self._sig is None:
+            self._sig = read_signature(self.dev)
+        return self._sig
 
 
 def uuid_from_hex(h):
@@ -116,6 +124,7 @@ def read_signature(dev):
     text = b""
     pos = 0
     step = 4096
+    zero = bytes(step)
     while pos < size:
         chunk = dev.pread(pos, min(step, size - pos))
         pos += len(chunk)
@@ -129,7 +138,7 @@ def read_signature(dev):
         while pos < size:
             chunk = dev.pread(pos, min(step, size - pos))
             pos += len(chunk)
-            if chunk.count(b"\0") != len(chunk):
+            if chunk != zero[:len(chunk)]:
                 raise FormatError("signature partition: data after the NUL padding")
         break
     return parse_signature(text)
@@ -174,7 +183,7 @@ class Image:
             if not s.designator.endswith("-verity-sig"):
                 continue
             try:
-                rh = read_signature(s.dev)[0]
+                rh = s.signature()[0]
             except DMError:
                 continue
             du, vu = pairing_uuids(rh)
@@ -308,7 +317,7 @@ def _plan_one(img, d, arch, data, given_hash, name, verify):
                           % (img.disk.name, d), ENOKEY)
         rh = given_hash
     else:
-        rh, fpr, der = read_signature(sig.dev)
+        rh, fpr, der = sig.signature()
         if given_hash is not None and given_hash != rh:
             raise Refused("%s: root hash %s does not match the signed %s"
                           % (img.disk.name, given_hash, rh))

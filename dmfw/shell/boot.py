@@ -88,20 +88,26 @@ def main(sh, argv):
         plan = _choose(sh, versions, verify, {
             "insecure": "--insecure" in opts, "root_hash": opts.get("--root-hash"),
             "arch": arch, "compatible": opts.get("--compatible") or handoff.compatible(),
-            "entry_id": opts.get("--entry")})
+            "entry_id": opts.get("--entry"),
+            # The sha256 lines are the dry run's report; a boot (and --save, the same
+            # attempt) does not hash the kernel a second time after verity did.
+            "digest": "--dry-run" in opts})
         if plan is None:
             return 1
         keep = plan.version.lv
         if "--dry-run" not in opts:
             _count(sh, sc, plan)
         sh.write("".join(line + "\n" for line in plan.lines()))
-        if "--dry-run" in opts:
+        if "--dry-run" in opts or "--save" in opts:
+            # Nothing is handed off here: the mappings go again, so the next
+            # command starts from the same state.
             from dmfw.boot.plan import teardown
-            teardown(sh.dm, plan.made)
-            keep = None
-            return 0
-        if "--save" in opts:
-            handoff.write_files(plan, opts["--save"])
+            try:
+                if "--save" in opts:
+                    handoff.write_files(plan, opts["--save"])
+            finally:
+                teardown(sh.dm, plan.made)
+                keep = None
             return 0
         handoff.handoff(plan, sh)
         return 0

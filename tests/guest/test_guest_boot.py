@@ -59,10 +59,13 @@ def test_boot_lvm_versions_kexec(tmp_path):
         assert lines["kernel"].endswith("sha256=" + meta["kernel_sha256"])
         assert lines["initrd"].endswith("sha256=" + meta["initrd_sha256"])
         want_tables = _concise_tables(lines["cmdline"])
-        # The hand-off: the firmware console shows the new kernel coming up.
-        g.fw.send_line("boot")
-        g.fw.child.expect("TESTOS-END", timeout=300)
-        out = g.fw.child.before.replace("\r", "")
+        # The hand-off: the firmware console shows the new kernel coming up, read
+        # as `dmfw-harness run --expect` reads it.
+        import io
+        from harness.cli import expect_console
+        buf = io.StringIO()
+        assert expect_console(g.fw, ["boot"], "TESTOS-END", 300, out=buf), buf.getvalue()
+        out = buf.getvalue()
     finally:
         g.close()
     assert "TESTOS-BOOTED version=25.02.0 root=" in out, out[-3000:]

@@ -23,15 +23,19 @@ UNCOMPRESSED = 1 << 24
 WINDOW = 512
 
 
-def stored(dev, pos, n):
+def stored(dev, pos, n, scratch=None):
     """`n` bytes at `pos` as a view into one sector-aligned buffer: pread would
     hold the bytes twice (its covering sectors and the copy), too much for a
     1 MiB block on a small heap. The view's end is inside the device: `pos + n`
-    is before the inode table, and the device is whole sectors."""
+    is before the inode table, and the device is whole sectors. `scratch` (a
+    bytearray the caller keeps) is reused when large enough: a new buffer per
+    block makes MicroPython collect often, and each collection scans every live
+    buffer (a kernel being loaded among them). Returns (view, buffer)."""
     skip = pos & 511
-    buf = bytearray((skip + n + 511) & ~511)
-    dev.readblocks(pos >> 9, buf)
-    return memoryview(buf)[skip:skip + n]
+    need = (skip + n + 511) & ~511
+    buf = scratch if scratch is not None and len(scratch) >= need else bytearray(need)
+    dev.readblocks(pos >> 9, memoryview(buf)[:need])
+    return memoryview(buf)[skip:skip + n], buf
 
 
 class BlockList:
@@ -104,6 +108,10 @@ class Data:
         # a fragment, and a corrupt one is not decoded again for each of them.
         self.bad_frag = None
         self.bad_why = None
+        # Reused for stored (uncompressed) blocks and fragments; the cached block
+        # or fragment is a view into them, replaced by the next read anyway.
+        self.scratch = None
+        self.fscratch = None
 
     def _list(self, ino, who):
         bl = self.blist
@@ -141,7 +149,9 @@ class Data:
             data = bytes(want)
         else:
             if word & UNCOMPRESSED:
-                data = stored(self.fs.dev, disk, size)
+                data, buf = stored(self.fs.dev, disk, size, self.scratch)
+                if not self.shared:
+                    self.scratch = buf
             else:
                 data = self._decode(self.fs.dev.pread(disk, size), want, who,
                                     "data block %d" % k)
@@ -175,7 +185,9 @@ class Data:
                 raise err("%s: fragment %d at %d outside the data area"
                           % (who, ino.frag, start))
             if word & UNCOMPRESSED:
-                data = stored(self.fs.dev, start, size)
+                data, buf = stored(self.fs.dev, start, size, self.fscratch)
+                if not self.shared:
+                    self.fscratch = buf
             else:
                 try:
                     data = decompress(sb.decoder, self.fs.dev.pread(start, size),
