@@ -176,6 +176,13 @@ def test_corrupted_kernel_is_skipped(disks, testos, tmp_path):
     assert _digest(disks["pv"]) == before
 
 
+def test_no_handoff_on_the_host_writes_nothing(disks):
+    before = _digest(disks["pv"])
+    r = run("boot --certificate %s" % disks["cert"], disks["specs"])
+    assert r.status != 0 and "no hand-off on this platform: use --save DIR" in r.err
+    assert _digest(disks["pv"]) == before
+
+
 def test_unsigned_needs_insecure_or_a_root_hash(disks, testos):
     d = testos["lvm"]
     r = run("boot -n infix_25.03.0", disks["specs"])
@@ -200,3 +207,29 @@ def test_micropython_dry_run_matches(disks):
     cp = run(script, disks["specs"])
     assert mp.out == cp.out, mp
     assert "chosen" in mp.err
+
+
+def test_damaged_versions_are_reasons_not_tracebacks(disks, testos, tmp_path):
+    """Bytes flipped in each LV's GPT, signature partition and verity superblock: every
+    command ends with the project's own messages, and the LVs it cannot use are
+    passed over with a reason."""
+    import random
+    meta = testos["lvm"]
+    rng = random.Random(14)
+    with open(disks["pv"], "rb") as f:
+        pristine = f.read()
+    for trial in range(8):
+        data = bytearray(pristine)
+        for name, lo in meta["lv_offsets"].items():
+            lay = meta["versions"][name]["layout"]
+            # the GPT header/array, the signature JSON, the verity superblock
+            spots = [lo + 512 + rng.randrange(17 * 1024), lo + lay[2]["offset"] +
+                     rng.randrange(2048), lo + lay[1]["offset"] + rng.randrange(512)]
+            for at in rng.sample(spots, rng.randrange(1, 4)):
+                data[at] ^= 1 << rng.randrange(8)
+        with open(disks["pv"], "wb") as f:
+            f.write(data)
+        for cmd in ("boot -l", "boot -n", "boot --insecure -n"):
+            r = run("%s --certificate %s" % (cmd, disks["cert"]), disks["specs"])
+            assert "Traceback" not in r.err and "Error:" not in r.err, (trial, cmd, r)
+            assert r.status in (0, 1), (trial, cmd, r)

@@ -63,13 +63,24 @@ def _quote(s):
     return "'" + s.replace("'", "'\\''") + "'"
 
 
+def check():
+    """Raise unless this platform can hand off: asked before boot counting writes
+    anything. CPython is the host's runtime: a `boot` there must not replace the
+    build machine's kernel."""
+    from dmfw.compat import is_micropython
+    b = board()
+    if b is not None and hasattr(b, "handoff"):
+        return
+    if _kexec_binary() is None or not is_micropython():
+        raise DMError(EOPNOTSUPP, "no hand-off on this platform: use --save DIR")
+
+
 def kexec(plan, sh):
     """Load the plan into the running kernel and jump to it. The files are written
     to RAM (the guest's root is its initramfs), never read back from a disk."""
     import os
+    check()
     k = _kexec_binary()
-    if k is None:
-        raise DMError(EOPNOTSUPP, "no kexec here: use --save DIR")
     files = write_files(plan, RUN_DIR)
     argv = [k, "-l", files["kernel"]]
     if "initrd" in files:

@@ -66,6 +66,8 @@ def main(sh, argv):
     if arch is None or arch not in dps.architectures():
         raise UsageError("boot: unknown architecture %s: use --arch" % arch)
     verify = signature_verifier(sh, opts.get("--certificate", []))
+    if not [m for m in ("--list", "--dry-run", "--save", "--bless") if m in opts]:
+        handoff.check()
     sc = Scan(sh)
     versions = sc.run(arch)
     for n in sc.notes:
