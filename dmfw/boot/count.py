@@ -29,7 +29,7 @@ def rename(sh, scan, v, new):
         if md is not None:
             _rename_dm(sh.dm, md, v.lv.vg.name, new)
     else:
-        from dmfw.disk.gpt import set_partition_name
+        from dmfw.disk.gptlabel import set_partition_name
         set_partition_name(v.image.disk, v.data.part.partno, new)
         v.data.part.name = new
     v.name = new
