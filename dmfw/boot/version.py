@@ -100,9 +100,14 @@ def _number(s, k):
     e = k
     while e < len(s) and _digit(s[e]):
         e += 1
-    if e == k or e - k > 20:
+    if e == k:
         return None
-    return int(s[k:e]), e
+    z = k
+    while z < e - 1 and s[z] == "0":
+        z += 1
+    if e - z > 20:
+        return None             # more than uint64: parse_number16 refuses it
+    return int(s[z:e]), e
 
 
 def parse_counter(name):
@@ -198,3 +203,6 @@ def sort_versions(items, key):
             n -= 1
         out.insert(n, (k, it))
     return [it for _, it in out]
+
+
+compare = compare_keys
