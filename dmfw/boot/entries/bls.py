@@ -104,7 +104,10 @@ def parse(fs, directory, prefix, fname, text, arch, warn):
 
 
 def _key(e):
-    return (e.left, e.done, e.sort_key, e.machine_id, e.version, e.id)
+    # systemd-boot's id, compared last, is the file name without the counter but
+    # with ".conf", in lower case (strtolower16): "old.conf" is newer than
+    # "old-1.conf" ('-' sorts before '.'), while "old" would be older than "old-1".
+    return (e.left, e.done, e.sort_key, e.machine_id, e.version, (e.id + ".conf").lower())
 
 
 def find(fs, arch, warn):
