@@ -56,7 +56,8 @@ EXTLINUX = {
         "  fdt /boot/dtbs/other.dtb\n  FdtOverlays /boot/o1.dtbo /boot/o2.dtbo\n"
         "LABEL fit\n  KERNEL /boot/image.itb#conf-1\n"
         "LABEL nokernel\n  APPEND x\n"
-        "LABEL local\n  LOCALBOOT 0\n",
+        "LABEL local\n  LOCALBOOT 0\n  KERNEL /boot/vmlinuz-6.1.0-9\n"
+        "LABEL noinitrd\n  KERNEL /boot/vmlinuz-6.1.0-9\n  INITRD /boot/initrd.img,/boot/extra.img\n",
     "boot/extlinux/common.conf":
         "LABEL included\n  KERNEL /boot/vmlinuz-6.1.0-9\n  MENU DEFAULT\n",
     "boot/syslinux/syslinux.conf": "INCLUDE syslinux.conf\n",
@@ -136,6 +137,8 @@ def image(tmp_path_factory):
         data["/" + rel] = content
     for rel, text in list(BLS.items()) + list(EXTLINUX.items()):
         put(rel, text)
+    for rel in ("k", "k2", "k3", "cfg/k", "cfg/rd.img"):
+        put(rel, "x")
     for n in ("vmlinuz-6.1.0-9", "vmlinuz-6.1.0-10", "initrd.img-6.1.0-9",
               "initrd.img-6.1.0-10", "extra.img"):
         put("boot/" + n, ("%s contents\n" % n) * 3)
@@ -171,6 +174,9 @@ def image(tmp_path_factory):
         f.write(whole[:300])
     with open(os.path.join(ukis, "notpe.efi"), "wb") as f:
         f.write(b"#!/bin/sh\n")
+    # /extlinux/extlinux.conf -> the same file: its labels are listed once
+    os.makedirs(os.path.join(tree, "extlinux"))
+    os.symlink("../boot/extlinux/extlinux.conf", os.path.join(tree, "extlinux/extlinux.conf"))
     img = os.path.join(tmp, "boot.squashfs")
     subprocess.run(["mksquashfs", tree, img, "-noappend", "-quiet", "-no-progress",
                     "-all-root", "-processors", "1"], check=True, stdout=subprocess.DEVNULL)
@@ -298,6 +304,7 @@ def test_extlinux_as_uboot(image):
         "/boot/extlinux/extlinux.conf:20: label fit: /boot/image.itb#conf-1 is a FIT "
         "configuration: not booted by dmfw",
         "/boot/extlinux/extlinux.conf:22: label nokernel: no kernel given",
+        "/boot/extlinux/extlinux.conf:27: label noinitrd: /boot/initrd.img: no such file",
         "/boot/syslinux/syslinux.conf: not used: /boot/syslinux/syslinux.conf: maximum "
         "nesting (16) of INCLUDE exceeded"]
 

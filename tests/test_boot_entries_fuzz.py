@@ -114,6 +114,7 @@ def test_extlinux_text_and_include_loops():
     found = loops = 0
     for n in range(200):
         files = dict(BASE)
+        files["/boot/extlinux/k"] = b"k"
         files["/boot/extlinux/extlinux.conf"] = _mutate(rng, EXT)
         files["/boot/extlinux/inc.conf"] = _mutate(rng, b"INCLUDE x.conf\nLABEL c\nKERNEL /k\n")
         files["/boot/extlinux/x.conf"] = _mutate(rng, b"INCLUDE inc.conf\nINCLUDE x.conf\n")

@@ -174,9 +174,7 @@ class _Parser:
 
 
 def _dtb(fs, p, lab, compatible, fdtfile, src, warn):
-    """The device tree a label names: FDT as given, else one chosen under FDTDIR."""
-    if lab.fdt is not None:
-        return Blob(p.path(lab.fdt))
+    """The device tree chosen under FDTDIR, or None."""
     if lab.fdtdir is None:
         return None
     d = p.path(lab.fdtdir).rstrip("/") or "/"
@@ -197,8 +195,8 @@ def _dtb(fs, p, lab, compatible, fdtfile, src, warn):
 
 
 def _entry(fs, p, src, lab, compatible, fdtfile, warn):
-    if lab.localboot and lab.kernel is None:
-        return None
+    if lab.localboot:
+        return None             # label_boot hands these to $localcmd, never a kernel
     if lab.kernel is None:
         warn("%s: label %s: no kernel given" % (lab.line, lab.name))
         return None
@@ -211,8 +209,17 @@ def _entry(fs, p, src, lab, compatible, fdtfile, warn):
     e.kernel = Blob(p.path(lab.kernel))
     if lab.initrd:
         e.initrds = [Blob(p.path(x)) for x in lab.initrd.split(",") if x]
+    if lab.fdt is not None:
+        e.devicetree = Blob(p.path(lab.fdt))
+    # label_boot skips a label whose kernel, initrd or FDT does not load and goes on
+    # with the next one: so does this list.
+    for b in [e.kernel] + e.initrds + ([e.devicetree] if e.devicetree else []):
+        if not is_file(fs, b.path):
+            warn("%s: label %s: %s: no such file" % (lab.line, lab.name, b.path))
+            return None
     e.options = lab.append or ""
-    e.devicetree = _dtb(fs, p, lab, compatible, fdtfile, src, warn)
+    if e.devicetree is None:
+        e.devicetree = _dtb(fs, p, lab, compatible, fdtfile, src, warn)
     if lab.fdtoverlays:
         e.overlays = [Blob(p.path(x)) for x in lab.fdtoverlays.split()]
     return e
