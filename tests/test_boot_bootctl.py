@@ -1,7 +1,8 @@
-"""BLS type #1 order: dmfw.boot.entries.find_entries against the real bootctl
-(Debian's systemd-boot; its bootspec.c boot_entry_compare mirrors systemd-boot's)
-on the same entries: bootctl reads them from a tmpfs ESP, dmfw from a squashfs
-made of the same tree by mksquashfs."""
+"""BLS type #1 and type #2 (UKI) entries: dmfw.boot.entries.find_entries against
+the real bootctl (Debian's systemd-boot; its bootspec.c boot_entry_compare mirrors
+systemd-boot's) on the same entries: bootctl reads them from a tmpfs ESP, dmfw from a
+squashfs made of the same tree by mksquashfs. UKIs are Debian's systemd-stub with
+sections added by objcopy."""
 import json
 import os
 import random
@@ -50,7 +51,10 @@ def _entries():
     return out
 
 
-def _write(root, entries):
+def _write(root, entries, ukis=None):
+    for rel, data in (ukis or {}).items():
+        os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
+        shutil.copyfile(data, os.path.join(root, rel))
     os.makedirs(os.path.join(root, "loader/entries"))
     with open(os.path.join(root, "k"), "wb") as f:
         f.write(b"kernel")
@@ -64,35 +68,43 @@ def _write(root, entries):
             f.write("\n".join(lines) + "\n")
 
 
-def _bootctl(tmp, entries):
+def _bootctl_json(tmp, entries, ukis=None):
     esp = os.path.join(tmp, "esp")
     os.makedirs(esp)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "dmfw-esp", esp], check=True)
     try:
-        _write(esp, entries)
+        _write(esp, entries, ukis)
         env = dict(os.environ, SYSTEMD_RELAX_ESP_CHECKS="1")
         out = subprocess.run(["bootctl", "--esp-path=" + esp, "--no-variables",
                               "--no-pager", "list", "--json=short"], env=env,
                              check=True, capture_output=True, text=True).stdout
     finally:
         subprocess.run(["umount", esp], check=True)
-    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
-    return [(r["id"], r.get("triesLeft"), r.get("triesDone")) for r in rows]
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-def _dmfw(tmp, entries):
+def _bootctl(tmp, entries):
+    return [(r["id"], r.get("triesLeft"), r.get("triesDone"))
+            for r in _bootctl_json(tmp, entries)]
+
+
+def _find(tmp, entries, ukis=None):
     from dmfw.blockdev import FileDevice
     from dmfw.fs import open_fs
     from dmfw.boot.entries import find_entries
     tree = os.path.join(tmp, "tree")
-    _write(tree, entries)
+    _write(tree, entries, ukis)
     img = os.path.join(tmp, "bls.squashfs")
     subprocess.run(["mksquashfs", tree, img, "-noappend", "-quiet", "-no-progress",
                     "-all-root"], check=True, stdout=subprocess.DEVNULL)
     warns = []
     got = find_entries(open_fs(FileDevice(img, readonly=True)), None, warn=warns.append)
     assert not warns
-    return [(e.id + ".conf", e.left, e.done) for e in got if e.kind == "bls"]
+    return got
+
+
+def _dmfw(tmp, entries):
+    return [(e.id + ".conf", e.left, e.done) for e in _find(tmp, entries) if e.kind == "bls"]
 
 
 def test_bls_order_as_bootctl(tmp_path):
@@ -100,3 +112,48 @@ def test_bls_order_as_bootctl(tmp_path):
     want = _bootctl(str(tmp_path), entries)
     assert len(want) == len(entries)
     assert _dmfw(str(tmp_path), entries) == want
+
+
+STUB = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+# file name -> (.osrel, .cmdline or None)
+UKIS = {
+    "infix-25.01.efi": ('ID=infix\nVERSION_ID=25.01\nPRETTY_NAME="Infix 25.01"\n',
+                        "console=ttyS0 root=/dev/dm-0\n\0"),
+    "infix-25.02+2.efi": ("ID=infix\nIMAGE_ID=infix-img\nIMAGE_VERSION=25.02.1\n"
+                          "VERSION_ID=25.02\nNAME=Infix\n", "quiet"),
+    "infix-25.10+0-3.efi": ('ID=infix\nIMAGE_ID=infix-img\nIMAGE_VERSION=25.10\n'
+                            'PRETTY_NAME="Infix bad"\n', None),
+    "other.efi": ("ID=other\nVERSION=7 (Seven)\nNAME='Other OS'\n", "a=1  b=2\t\n"),
+    "Zeta-1.efi": ("NAME=zeta\nBUILD_ID=b7\n", ""),
+}
+
+
+def _uki(tmp, name, osrel, cmdline):
+    args = ["objcopy"]
+    for sec, data, vma in ((".osrel", osrel, 0x20000), (".cmdline", cmdline, 0x30000),
+                           (".linux", "kernel " + name, 0x2000000),
+                           (".initrd", "initrd " + name, 0x3000000)):
+        if data is None:
+            continue
+        p = os.path.join(tmp, name + sec)
+        with open(p, "w") as f:
+            f.write(data)
+        args += ["--add-section", "%s=%s" % (sec, p),
+                 "--change-section-vma", "%s=0x%x" % (sec, vma)]
+    out = os.path.join(tmp, name)
+    subprocess.run(args + [STUB, out], check=True)
+    return out
+
+
+@pytest.mark.skipif(not os.path.exists(STUB) or not shutil.which("objcopy"),
+                    reason="needs systemd-boot-efi's linuxx64.efi.stub and objcopy")
+def test_uki_fields_and_order_as_bootctl(tmp_path):
+    tmp = str(tmp_path)
+    ukis = {"EFI/Linux/" + n: _uki(tmp, n, o, c) for n, (o, c) in UKIS.items()}
+    want = [r for r in _bootctl_json(tmp, {}, ukis) if r.get("type") != "type1"]
+    got = [e for e in _find(tmp, {}, ukis) if e.kind == "uki"]
+    assert len(want) == len(UKIS)
+    assert [(e.id, e.title, e.version, e.sort_key, e.options, e.left, e.done)
+            for e in got] == \
+        [(r["id"], r.get("title"), r.get("version"), r.get("sortKey"), r.get("options") or "",
+          r.get("triesLeft"), r.get("triesDone")) for r in want]
