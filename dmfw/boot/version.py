@@ -192,8 +192,10 @@ def sort_versions(items, key):
     """`items` in systemd-boot's order; key(item) -> (left, done, sort_key,
     machine_id, version, id) as compare_keys takes. For BLS entries the id is
     systemd-boot's: the file name without the counter, with ".conf", lower case.
-    For LV / partition versions (os + version + name) give sort_key=os so that
-    the version decides before the name. Stable: equal items keep their order."""
+    For LV / partition versions (os + version + name) give the same non-None
+    sort_key to all (e.g. "") and version or name as the version, so that the
+    version decides before the name, as boot/scan.py orders them. Stable: equal
+    items keep their order."""
     keyed = [(key(it), it) for it in items]
     out = []
     # Insertion sort with a three-way compare: MicroPython's sort has no cmp_to_key.
