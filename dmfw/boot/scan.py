@@ -40,25 +40,10 @@ class Version:
         return spec in (self.name, self.base)
 
 
-def _order(a, b):
-    # systemd-boot: bad entries last; newest version first; then by name.
-    if a.bad() != b.bad():
-        return 1 if a.bad() else -1
-    c = vmod.vercmp(b.version or b.base, a.version or a.base)
-    if c:
-        return c
-    return vmod.vercmp(b.name, a.name)
-
-
-def _sort(items):
-    # Insertion sort with a three-way compare: MicroPython's sort has no cmp_to_key.
-    out = []
-    for it in items:
-        i = len(out)
-        while i > 0 and _order(out[i - 1], it) > 0:
-            i -= 1
-        out.insert(i, it)
-    return out
+def _key(v):
+    # systemd-boot's order through version.sort_versions: one shared sort-key so the
+    # version decides before the name; bad (no tries left) last.
+    return (v.left, v.done, "", None, v.version or v.base, v.name)
 
 
 def root_sets(img, arch):
@@ -104,7 +89,7 @@ class Scan:
     def run(self, arch):
         self._lvs(arch)
         self._disks(arch)
-        self.versions = _sort(self.versions)
+        self.versions = vmod.sort_versions(self.versions, _key)
         return self.versions
 
     def _add_image(self, img, arch, kind, where, lv=None):
