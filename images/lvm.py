@@ -136,6 +136,23 @@ def _run(cmd, env, check=True):
     return p.stdout
 
 
+def host_lvm(path, cmd, readonly=True):
+    """One lvm2 command line on image `path`, through a loop device and a private
+    lvm.conf that sees only it (the host has no dm: metadata only) ->
+    CompletedProcess with text stdout/stderr."""
+    loop = subprocess.check_output(["losetup", "-f", "--show"] + (["-r"] if readonly else [])
+                                   + [path], text=True).strip()
+    conf = tempfile.mkdtemp(prefix="dmfw-lvmconf-")
+    try:
+        with open(os.path.join(conf, "lvm.conf"), "w") as f:
+            f.write(_LVM_CONF % ('"a|^%s$|", ' % loop))
+        return subprocess.run(cmd, shell=True, env=_env(conf), stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True)
+    finally:
+        subprocess.run(["losetup", "-d", loop])
+        shutil.rmtree(conf, ignore_errors=True)
+
+
 def _fill(path, size):
     # Deterministic bytes so a re-built set has the same data.
     seed = hashlib.sha256(path.split("/")[-1].encode()).digest()

@@ -44,15 +44,7 @@ def _lines(out):
 
 def _lvm_names(pv, tmp_path):
     from images import lvm
-    loop = subprocess.check_output(["losetup", "-f", "--show", "-r", pv], text=True).strip()
-    try:
-        conf = tmp_path / ("lvmetc-%d" % len(os.listdir(tmp_path)))
-        conf.mkdir()
-        (conf / "lvm.conf").write_text(lvm._LVM_CONF % ('"a|^%s$|", ' % loop))
-        p = subprocess.run("lvs --noheadings -o lv_name infix", shell=True,
-                           env=lvm._env(str(conf)), capture_output=True, text=True)
-    finally:
-        subprocess.run(["losetup", "-d", loop])
+    p = lvm.host_lvm(pv, "lvs --noheadings -o lv_name infix")
     # lvm2 says it will not activate anything (no dm here); anything else is a
     # complaint about the metadata dmfw wrote.
     err = [line for line in p.stderr.splitlines() if "Activation disabled" not in line]

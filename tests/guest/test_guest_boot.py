@@ -6,7 +6,6 @@ and host lvm2 reads the counted name afterwards."""
 import os
 import re
 import shutil
-import subprocess
 
 import pytest
 
@@ -15,14 +14,8 @@ pytestmark = [pytest.mark.guest, pytest.mark.qemu_only]
 
 def _lvs(pv, tmp_path):
     from images import lvm
-    loop = subprocess.check_output(["losetup", "-f", "--show", "-r", pv], text=True).strip()
-    try:
-        conf = tmp_path / "lvmetc"
-        conf.mkdir()
-        (conf / "lvm.conf").write_text(lvm._LVM_CONF % ('"a|^%s$|", ' % loop))
-        return lvm._run("lvs --noheadings -o lv_name infix 2>&1", lvm._env(str(conf)))
-    finally:
-        subprocess.run(["losetup", "-d", loop])
+    p = lvm.host_lvm(pv, "lvs --noheadings -o lv_name infix")
+    return p.stdout + p.stderr
 
 
 def _concise_tables(cmdline):
