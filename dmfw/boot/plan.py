@@ -17,8 +17,12 @@ COMMAND_LINE_SIZE = 2048
 
 
 class Skip(DMError):
-    def __init__(self, msg):
+    """A version passed over; `kind` says why for `boot -l` ("untrusted" for a
+    signature that did not verify, None otherwise)."""
+
+    def __init__(self, msg, kind=None):
         DMError.__init__(self, EINVAL, msg)
+        self.kind = kind
 
 
 class Loaded:
@@ -91,7 +95,7 @@ def root_hash_of(v, verify, insecure=False, given=None):
         verify(rh.encode(), der, fpr)
     except DMError as e:
         if not insecure:
-            raise Skip("signature rejected: %s" % e.msg)
+            raise Skip("signature rejected: %s" % e.msg, "untrusted")
         return rh, "signature NOT trusted (%s), booted anyway (--insecure)" % e.msg
     return rh, "root hash signed by a trusted certificate"
 

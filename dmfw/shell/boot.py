@@ -50,7 +50,7 @@ def _signature(v, verify):
         root_hash_of(v, verify)
         return "trusted"
     except Skip as e:
-        return "untrusted" if "rejected" in e.msg else "invalid"
+        return e.kind or "invalid"
 
 
 def main(sh, argv):
