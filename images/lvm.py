@@ -137,19 +137,24 @@ def _run(cmd, env, check=True):
 
 
 def host_lvm(path, cmd, readonly=True):
-    """One lvm2 command line on image `path`, through a loop device and a private
-    lvm.conf that sees only it (the host has no dm: metadata only) ->
-    CompletedProcess with text stdout/stderr."""
-    loop = subprocess.check_output(["losetup", "-f", "--show"] + (["-r"] if readonly else [])
-                                   + [path], text=True).strip()
+    """One lvm2 command line on image `path` (or a list of images: one VG's PVs),
+    through loop devices and a private lvm.conf that sees only them (the host has no
+    dm: metadata only) -> CompletedProcess with text stdout/stderr."""
+    paths = [path] if isinstance(path, str) else list(path)
+    loops = []
     conf = tempfile.mkdtemp(prefix="dmfw-lvmconf-")
     try:
+        for p in paths:
+            loops.append(subprocess.check_output(
+                ["losetup", "-f", "--show"] + (["-r"] if readonly else []) + [p],
+                text=True).strip())
         with open(os.path.join(conf, "lvm.conf"), "w") as f:
-            f.write(_LVM_CONF % ('"a|^%s$|", ' % loop))
+            f.write(_LVM_CONF % "".join('"a|^%s$|", ' % l for l in loops))
         return subprocess.run(cmd, shell=True, env=_env(conf), stdin=subprocess.DEVNULL,
                               capture_output=True, text=True)
     finally:
-        subprocess.run(["losetup", "-d", loop])
+        for l in loops:
+            subprocess.run(["losetup", "-d", l])
         shutil.rmtree(conf, ignore_errors=True)
 
 

@@ -23,11 +23,13 @@ def rename(sh, scan, v, new):
         return
     if v.kind == "lv":
         from dmfw.lvm.commit import rename_lv
-        from dmfw.lvm.activate import active_device
+        from dmfw.lvm.activate import active_device, rename_active
         md = active_device(sh.dm, v.lv)
+        kids = _windows(sh.dm, md) if md is not None else []
         rename_lv(scan.lvm, v.lv.vg, v.name, new)
         if md is not None:
-            _rename_dm(sh.dm, md, v.lv.vg.name, new)
+            rename_active(sh.dm, md, v.lv.vg.name, new)
+            _rename_windows(sh.dm, md, kids)
     else:
         from dmfw.disk.gptlabel import set_partition_name
         set_partition_name(v.image.disk, v.data.part.partno, new)
@@ -36,15 +38,16 @@ def rename(sh, scan, v, new):
     v.base, v.left, v.done = vmod.parse_counter(new)
 
 
-def _rename_dm(dm, md, vgname, new):
-    # The LV's device gets lvm2's name for the new LV name; the partition windows
-    # on it (kpartx names and UUIDs: partN-<LV's UUID>) follow.
-    from dmfw.lvm.vg import dm_name
-    from dmfw.boot.plan import kpartx_name
-    new_dm = dm_name(vgname, new)
-    kids = [m for m in dm.list() if m is not md and m.live is not None and
+def _windows(dm, md):
+    # The partition windows on the LV's device (kpartx names and UUIDs:
+    # partN-<LV's UUID>).
+    return [m for m in dm.list() if m is not md and m.live is not None and
             md in m.live.used and m.uuid.startswith("part") and
             m.uuid.endswith("-" + md.uuid)]
-    dm.rename(md.dm_name, new_dm)
+
+
+def _rename_windows(dm, md, kids):
+    # The windows follow the LV device's new name, as kpartx names them.
+    from dmfw.boot.plan import kpartx_name
     for k in kids:
-        dm.rename(k.dm_name, kpartx_name(new_dm, int(k.uuid[4:k.uuid.index("-")])))
+        dm.rename(k.dm_name, kpartx_name(md.dm_name, int(k.uuid[4:k.uuid.index("-")])))

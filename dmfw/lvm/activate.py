@@ -20,6 +20,13 @@ def active_device(dm, lv):
     return _active(dm, tables.node(lv))
 
 
+def rename_active(dm, md, vgname, new):
+    """An LV's active dm device `md` (found with active_device before the metadata
+    commit) takes lvm2's name for the LV's new name, as lvrename does."""
+    from dmfw.lvm.vg import dm_name
+    dm.rename(md.dm_name, dm_name(vgname, new))
+
+
 def status_lines(dm, lv):
     """[(target type, status line)] of the device lvm2 queries for `lv`'s
     percentages: a thin pool's -tpool layer (dev_manager's "tpool"), the

@@ -27,15 +27,22 @@ _RESERVED_INFIX = ("_cdata", "_cmeta", "_corig", "_cpool", "_cvol", "_imeta", "_
                    "_tmeta", "_vdata", "_vorigin", "_wcorig")
 
 
+def valid_name(name):
+    """lvm2's validate_name(): VG and LV names."""
+    return bool(name) and name[0] != "-" and name not in (".", "..") and \
+        not [c for c in name if c not in _NAME_CHARS]
+
+
 def check_lv_name(vg, name):
-    """lvm2's validate_name() + apply_lvname_restrictions(), with its messages."""
+    """A new LV name checked as lvrename (lvm2 2.03) checks it, in its order and with
+    its messages: length, blank, reserved names (apply_lvname_restrictions), then
+    validate_name. lvm2's limit leaves room for "/dev/VG/" in NAME_LEN."""
+    maxlen = NAME_LEN - len(vg) - 3
+    if len(name) > maxlen:
+        raise LVMError("New logical volume name \"%s\" may not exceed %d characters."
+                       % (name, maxlen))
     if not name:
-        raise LVMError("New logical volume name must not be empty.")
-    if len(name) >= NAME_LEN or len(vg.replace("-", "--") + "-" + name.replace("-", "--")) \
-            >= NAME_LEN:
-        raise LVMError("Name \"%s\" is too long." % name)
-    if name[0] == "-" or name in (".", "..") or [c for c in name if c not in _NAME_CHARS]:
-        raise LVMError("New logical volume name \"%s\" is invalid." % name)
+        raise LVMError("New logical volume name may not be blank")
     for p in _RESERVED_PREFIX:
         if name.startswith(p):
             raise LVMError("Names starting \"%s\" are reserved. Please choose a "
@@ -44,6 +51,8 @@ def check_lv_name(vg, name):
         if s in name:
             raise LVMError("Names including \"%s\" are reserved. Please choose a "
                            "different LV name." % s)
+    if not valid_name(name):
+        raise LVMError("New logical volume name \"%s\" is invalid" % name)
 
 
 def _lines_renamed(text, old, new, desc):
@@ -143,13 +152,20 @@ def rename_lv(sc, vg, old, new, description=None):
     if vg.lv(new) is not None:
         raise LVMError("Logical Volume \"%s\" already exists in volume group \"%s\""
                        % (new, vg.name), EEXIST)
+    n = len(vg.name) + len(new) + 3
+    if n >= NAME_LEN:
+        # lvm2 2.03 lets a name of exactly lvrename's maximum through its own check
+        # and stops it here, as its lv_set_name() does.
+        raise LVMError("Internal error: LV name \"%s/%s\" length %d is not supported."
+                       % (vg.name, new, n))
     if vg.refusal:
         raise LVMError(vg.refusal)
     areas = _areas(vg)
-    src = [m.text for _, m in areas if m.text is not None]
-    if not src:
+    if vg.text is None:
         raise LVMError("VG %s: no committed metadata to start from." % vg.name)
-    cur = bytes(src[0])
+    # The newest copy (the scan's pick): after a cut mid-commit some areas still
+    # hold the previous seqno, and the new text must follow the newest.
+    cur = bytes(vg.text)
     nul = cur.endswith(b"\0")
     body = cur[:-1] if nul else cur
     try:
@@ -182,4 +198,5 @@ def rename_lv(sc, vg, old, new, description=None):
             except DMError:
                 pass
     vg.seqno = seqno
+    vg.text = data
     lv.name = new

@@ -128,6 +128,9 @@ def _pick(sc, cs):
         devs.append((seqno, crc, "/dev/" + lab.dev.name))
     vg = top[0][4]
     vg.copies = devs
+    # The raw text the VG was read from: a metadata commit (dmfw.lvm.commit) edits
+    # this copy, not whichever area comes first (a power cut can leave older ones).
+    vg.text = top[0][3]
     for seqno, crc, lab, data, _ in top[1:]:
         if crc != top[0][1] or data != top[0][3]:
             sc.warn("WARNING: Inconsistent metadata found for VG %s." % vg.name)

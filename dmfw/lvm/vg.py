@@ -210,6 +210,7 @@ class VG:
         self.root = root
         self.section = vgsec
         self.name = vgsec.name
+        self.text = None          # the raw metadata text (set by the scan's pick)
         what = "VG %s" % self.name
         u = vgsec.get("id")
         if not isinstance(u, str) or len(_nodash(u)) != 32:

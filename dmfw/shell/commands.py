@@ -38,6 +38,7 @@ COMMANDS = {
     "vgscan": ("dmfw.shell.lvm", "main"),
     "vgchange": ("dmfw.shell.lvm", "main"),
     "lvchange": ("dmfw.shell.lvm", "main"),
+    "lvrename": ("dmfw.shell.lvm", "main"),
 }
 
 HELP = {
@@ -69,7 +70,7 @@ HELP = {
     "time": "time CMD...: run a command and print the elapsed time",
     "rescan": "attach hot-plugged disks, detach unplugged ones (with --scan)",
     "selftest": "run the in-firmware self tests",
-    "lvm": "lvm pvs|vgs|lvs|pvscan|vgscan|vgchange|lvchange: LVM2 volume groups",
+    "lvm": "lvm pvs|vgs|lvs|pvscan|vgscan|vgchange|lvchange|lvrename: LVM2 volume groups",
 }
 
 # `CMD --help` / `CMD -h` for the commands that do not parse their own

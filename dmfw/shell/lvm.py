@@ -1,5 +1,5 @@
 # `lvm` and its bare-name commands (pvs, vgs, lvs, pvscan, vgscan,
-# vgchange, lvchange) with lvm2's output. Every command scans the block
+# vgchange, lvchange, lvrename) with lvm2's output. Every command scans the block
 # devices afresh, as lvm2 does without its cache; messages go out with
 # lvm2's two-space indent.
 
@@ -12,7 +12,8 @@ ECMD_FAILED = 5
 
 USAGE = ("lvm pvs|vgs|lvs [-o [+]FIELDS] [--segments] [--units U] [--noheadings]"
          " [--nosuffix] [--separator S] [-a] [NAME...] | pvscan | vgscan |"
-         " vgchange -ay|-an [-K] [VG...] | lvchange -ay|-an [-K] VG/LV...")
+         " vgchange -ay|-an [-K] [VG...] | lvchange -ay|-an [-K] VG/LV... |"
+         " lvrename VG LV NEW")
 
 
 def _scan(sh):
@@ -270,6 +271,85 @@ def _lvchange(sh, argv):
     return st
 
 
+EINVALID_CMD_LINE = 3
+
+
+def _vgname(sh, spec):
+    # lvm2's skip_dev_dir() + extract_vgname(): "VG/LV" or "/dev/VG/LV" -> VG.
+    s = spec[5:] if spec.startswith("/dev/") else spec
+    i = s.find("/")
+    return s[:i] if i > 0 else None
+
+
+def _rename_args(sh, pos):
+    """lvrename's positional forms (VG OLD NEW | VG/OLD [VG/]NEW) -> (vg, old,
+    new), checked in lvm2's order; LVMError for a refusal (exit 3)."""
+    from dmfw.lvm.commit import check_lv_name, valid_name
+    from dmfw.lvm.vg import LVMError
+    if len(pos) == 3:
+        vg = pos[0][5:] if pos[0].startswith("/dev/") else pos[0]
+        old, new = pos[1], pos[2]
+        other = _vgname(sh, old) if "/" in old else None
+        if other is not None and other != vg:
+            raise LVMError("Please use a single volume group name (\"%s\" or \"%s\")"
+                           % (vg, other))
+    else:
+        old, new = pos
+        vg = _vgname(sh, old)
+        if vg is None:
+            raise LVMError("Path required for Logical Volume \"%s\".\n  "
+                           "Please provide a valid volume group name" % old)
+    if not valid_name(vg):
+        raise LVMError("Please provide a valid volume group name")
+    other = _vgname(sh, new) if "/" in new else None
+    if other is not None and other != vg:
+        raise LVMError("Logical volume names must have the same volume group "
+                       "(\"%s\" or \"%s\")" % (vg, other))
+    old = old[old.rfind("/") + 1:]
+    new = new[new.rfind("/") + 1:]
+    check_lv_name(vg, new)
+    if old == new:
+        raise LVMError("Old and new logical volume names must differ")
+    return vg, old, new
+
+
+def _lvrename(sh, argv):
+    """lvrename VG OLD NEW | lvrename VG/OLD [VG/]NEW: one metadata commit on
+    every PV of the VG (dmfw.lvm.commit), the active dm device renamed with it."""
+    opts, pos = _opts(argv, {}, {})
+    if "help" in opts:
+        return _help(sh, "lvrename")
+    if len(pos) not in (2, 3):
+        sh.error("  No command with matching syntax recognised.  Run 'lvrename --help' "
+                 "for more information.")
+        return EINVALID_CMD_LINE
+    try:
+        vg, old, new = _rename_args(sh, pos)
+    except DMError as e:
+        sh.error("  %s" % e.msg)
+        sh.error("  Run `lvrename --help' for more information.")
+        return EINVALID_CMD_LINE
+    from dmfw.lvm.commit import rename_lv
+    sc = _scan(sh)
+    try:
+        vgo = sc.vg(vg)
+    except DMError as e:
+        sh.error("  %s" % e.msg)
+        sh.error("  Cannot process volume group %s" % vg)
+        return ECMD_FAILED
+    try:
+        lv = vgo.lv(old)
+        md = act.active_device(sh.dm, lv) if lv is not None else None
+        rename_lv(sc, vgo, old, new)
+        if md is not None:
+            act.rename_active(sh.dm, md, vg, new)
+    except DMError as e:
+        sh.error("  %s" % e.msg)
+        return ECMD_FAILED
+    sh.write("  Renamed \"%s\" to \"%s\" in volume group \"%s\"\n" % (old, new, vg))
+    return 0
+
+
 # `CMD --help` in lvm2's layout (tools/command.c print_usage): the summary,
 # then the options dmfw takes.
 _HELP = {
@@ -289,6 +369,7 @@ _HELP = {
     "vgscan": ("Search for all volume groups", [], None),
     "vgchange": ("Change volume group attributes",
                  ["-a|--activate y|n|ay", "-K|--ignoreactivationskip"], "VG"),
+    "lvrename": ("Rename a logical volume", [], "VG LV LV_new | LV LV_new"),
     "lvchange": ("Change the attributes of logical volume(s)",
                  ["-a|--activate y|n|ay", "-K|--ignoreactivationskip"], "VG/LV"),
 }
@@ -315,6 +396,7 @@ _SUB = {
     "vgscan": _vgscan,
     "vgchange": _vgchange,
     "lvchange": _lvchange,
+    "lvrename": _lvrename,
 }
 
 
