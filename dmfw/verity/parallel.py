@@ -117,8 +117,8 @@ def _collect(pid, r):
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and not text:
         return None
     if not text:
-        if os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9:
-            return None     # stopped by us after an earlier failure
+        # Killed (by the OOM killer, or by us after an earlier failure:
+        # then the caller ignores this) or an exit without a word.
         text = "D5\nIOFailure\nverity worker %d died (status %d)" % (pid, status)
     return text
 
