@@ -1,8 +1,9 @@
 """dm-verity (issue 4), host, against references measured in the same run
 on the same 1 GiB image made by the real veritysetup (images/verity.py):
 
-- full-device verification: dmfw's `veritysetup verify` (CPython, level 0
-  on two threads) vs the real `veritysetup verify`;
+- full-device verification and format: dmfw's `veritysetup verify` and
+  `format` (CPython, level 0 on one worker per CPU, and with --threads 1)
+  vs the real `veritysetup verify` / `format` (same salt and uuid);
 - reading the whole mapped device through dmfw's verity target (1 MiB
   requests, one thread) vs a raw read of the data file;
 - memory the target holds for the 1 GiB device (tracemalloc peak while
@@ -49,14 +50,32 @@ def main(flags=()):
     from dmfw.shell import Shell
     from dmfw.shell import veritysetup as vs
 
-    def dmfw_verify():
+    def dmfw_verify(threads=()):
         sh = Shell()
-        if vs.main(sh, ["veritysetup", "verify", data, hashf, root]) != 0:
+        if vs.main(sh, ["veritysetup", "verify", data, hashf, root] + list(threads)) != 0:
             raise RuntimeError("dmfw verify failed")
+
+    fmt = ["--salt", "ab" * 32, "--uuid", "12345678-1234-4234-8234-123456789abc"]
+    out_h = os.path.join(d, "bench-format.img")
+
+    def real_format():
+        subprocess.run(["veritysetup", "format", data, out_h] + fmt, check=True,
+                       capture_output=True)
+
+    def dmfw_format(threads=()):
+        import io
+        sh = Shell(out=io.StringIO(), err=io.StringIO())
+        if vs.main(sh, ["veritysetup", "format", data, out_h] + fmt + list(threads)):
+            raise RuntimeError("dmfw format failed")
 
     real_verify()
     t_real, _ = best(real_verify, reps)
     t_dmfw, _ = best(dmfw_verify, reps)
+    t_dmfw1, _ = best(lambda: dmfw_verify(["--threads", "1"]), reps)
+    t_rf, _ = best(real_format, reps)
+    t_df, _ = best(dmfw_format, reps)
+    t_df1, _ = best(lambda: dmfw_format(["--threads", "1"]), reps)
+    os.unlink(out_h)
 
     buf = bytearray(CHUNK)
 
@@ -99,6 +118,10 @@ def main(flags=()):
     print("full verify:  veritysetup %.3f s (%.0f MiB/s)   dmfw %.3f s (%.0f MiB/s)"
           "   dmfw speed / veritysetup speed = %.2f"
           % (t_real, mib / t_real, t_dmfw, mib / t_dmfw, t_real / t_dmfw))
+    print("verify --threads 1: dmfw %.3f s   dmfw speed / veritysetup speed = %.2f"
+          % (t_dmfw1, t_real / t_dmfw1))
+    print("format:       veritysetup %.3f s   dmfw %.3f s (ratio %.2f)   --threads 1 %.3f s "
+          "(ratio %.2f)" % (t_rf, t_df, t_rf / t_df, t_df1, t_rf / t_df1))
     print("mapped read:  raw file %.3f s (%.0f MiB/s)   dmfw verity %.3f s (%.0f MiB/s)"
           "   verity / raw = %.2f"
           % (t_raw, mib / t_raw, t_map, mib / t_map, t_raw / t_map))

@@ -94,3 +94,27 @@ def test_format_and_sha512_fallback(tmp_path):
         assert h.read_bytes() == open(os.path.join(base, "hash.img"), "rb").read()
         assert f.read_bytes() == open(os.path.join(base, "fec.img"), "rb").read()
     assert outs[0].split("\n", 1)[1] == outs[1].split("\n", 1)[1]
+
+
+def test_threads_option_single_worker_on_micropython(tmp_path):
+    # --threads: CPython splits level 0 over workers (38 hash blocks here),
+    # MicroPython keeps its one loop; same tree, same output, same refusals.
+    d, infos = iv.load("matrix")
+    info = [i for i in infos if i["format"] == 0 and i["hash"] == "sha512" and i["dbs"] == 512
+            and i["hbs"] == 512 and i["sb"] and i["layout"] == "file" and i["blocks"] == 300][0]
+    base = os.path.join(d, info["name"])
+    outs = []
+    for side in ("cpy", "mpy"):
+        h = tmp_path / ("%s.hash" % side)
+        script = ("veritysetup format %s %s --format 0 --hash sha512 --data-block-size 512 "
+                  "--hash-block-size 512 --salt %s --uuid %s --threads 2\n"
+                  "veritysetup verify %s %s %s --threads 3\necho $?\n"
+                  "veritysetup verify %s %s %s --threads 0\necho $?\n"
+                  "veritysetup verify %s %s %s --threads x\necho $?"
+                  % ((os.path.join(base, "data.img"), h, info["salt"], info["uuid"])
+                     + (os.path.join(base, "data.img"), h, info["root"]) * 3))
+        r = (run_cpython if side == "cpy" else run_micropython)(script, [])
+        outs.append((r.out.split("\n", 1)[1], r.err))
+        assert h.read_bytes() == open(os.path.join(base, "hash.img"), "rb").read()
+    assert outs[0] == outs[1]
+    assert outs[0][0].endswith("0\n1\n1\n")

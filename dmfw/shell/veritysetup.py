@@ -32,7 +32,7 @@ _OPTS = {
     "--error-as-corruption": 0, "--ignore-zero-blocks": 0,
     "--check-at-most-once": 0, "--use-tasklets": 0, "-v": 0,
     "--verbose": 0, "--debug": 0, "--deferred": 0, "--cancel-deferred": 0,
-    "--shared": 0, "-q": 0, "--batch-mode": 0, "--help": 0, "-?": 0,
+    "--shared": 0, "--threads": 1, "-q": 0, "--batch-mode": 0, "--help": 0, "-?": 0,
     "--usage": 0, "--version": 0, "-V": 0,
 }
 _ALIAS = {"-h": "--hash", "-s": "--salt", "-v": "--verbose", "-q": "--batch-mode",
@@ -78,6 +78,9 @@ Help options:
   -s, --salt=hex string                Salt
       --shared                         Share device with another
                                        non-overlapping crypt segment
+      --threads=number                 Workers hashing the data area in
+                                       format and verify (dmfw; default: one
+                                       per CPU)
       --use-tasklets                   Use kernel tasklets for performance
       --uuid=STRING                    UUID for device to use
   -v, --verbose                        Shows more detailed error messages
@@ -223,6 +226,30 @@ def _from_options(sh, opts, data_dev, creating):
     return p
 
 
+# More workers than this only cost forks (each takes 16 hash blocks at least).
+MAX_THREADS = 256
+
+
+def _threads(opts):
+    """--threads N (dmfw's own option): worker processes for the data
+    level on CPython; one CPU each by default. MicroPython hashes on one."""
+    v = opts.get("--threads")
+    if v is None:
+        try:
+            import os
+            return os.cpu_count() or 1
+        except (ImportError, AttributeError):
+            return 1
+    from dmfw.numbers import is_decimal
+    if not is_decimal(v):
+        # popt's refusal of a non-number, as for cryptsetup's own options.
+        raise Fail(EINVAL, ["veritysetup: invalid numeric value"])
+    n = int(v)
+    if n < 1 or n > MAX_THREADS:
+        raise Fail(EINVAL, ["Invalid number of threads."])
+    return n
+
+
 def _random(n):
     try:
         import os
@@ -303,6 +330,7 @@ def _dump(sh, p, hash_dev, root=None):
 def action_format(sh, opts, args):
     if len(args) != 2:
         raise UsageError("veritysetup format <data_device> <hash_device>")
+    workers = _threads(opts)
     data_dev = _device(sh, args[0])
     hash_dev = _device(sh, args[1], write=True, create=True)
     p = _from_options(sh, opts, data_dev, True)
@@ -316,13 +344,14 @@ def action_format(sh, opts, args):
         sb = sbmod.Superblock(p.hash_type, sbmod.uuid_bytes(p.uuid), p.hash_name,
                               p.data_bs, p.hash_bs, p.data_blocks, p.salt)
         hash_dev.writeblocks(p.hash_offset >> 9, sb.pack())
-    root = build(geo, data_dev, hash_dev)
+    root = build(geo, data_dev, hash_dev, workers=workers)
     _fec_opts(sh, opts, p, hash_dev, write=True)
     if p.fec_dev is not None:
         from dmfw.verity import fec
         l = p.fec_layout(hash_dev)
         _grow(p.fec_dev, p.fec_offset + l.parity_bytes())
-        fec.encode(l, fec.Source(l, data_dev, hash_dev), p.fec_dev, p.fec_offset)
+        fec.encode(l, fec.Source(l, data_dev, hash_dev), p.fec_dev, p.fec_offset,
+                   workers)
     hash_dev.sync()
     if p.fec_dev is not None:
         p.fec_dev.sync()
@@ -369,6 +398,7 @@ def _root(sh, opts, args, idx, p):
 def action_verify(sh, opts, args):
     if len(args) < 2:
         raise UsageError("veritysetup verify <data_device> <hash_device> [<root_hash>]")
+    workers = _threads(opts)
     data_dev = _device(sh, args[0])
     hash_dev = _device(sh, args[1])
     p = _load(sh, opts, hash_dev, data_dev)
@@ -378,7 +408,7 @@ def action_verify(sh, opts, args):
     _fec_opts(sh, opts, p, hash_dev)
     geo = p.geometry()
     try:
-        verify(geo, data_dev, hash_dev, root)
+        verify(geo, data_dev, hash_dev, root, workers=workers)
     except VerifyFailed as e:
         if p.fec_dev is None:
             raise Fail(EPERM, e.lines)

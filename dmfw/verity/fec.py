@@ -98,10 +98,29 @@ def _deinterleave(par, roots, bs):
                 for k in range(roots)]
 
 
-def encode(layout, src, fec_dev, fec_off):
-    """Write all parity (veritysetup format --fec-device)."""
+def encode(layout, src, fec_dev, fec_off, workers=1):
+    """Write all parity (veritysetup format --fec-device). Rounds are
+    independent codewords, so with workers > 1 (CPython) contiguous runs
+    of rounds go to that many processes: the RS arithmetic is nine tenths
+    of a format with FEC."""
+    from dmfw.verity.tree import parallel_slices
     l = layout
-    for r in range(l.rounds):
+    # Unaligned parity would make neighbouring workers rewrite one sector.
+    par = None if fec_off & 511 else \
+        parallel_slices(workers, l.rounds, [src.data_dev, src.hash_dev, fec_dev])
+    if par is None:
+        _encode_rounds(l, src, fec_dev, fec_off, 0, l.rounds)
+        return
+
+    def work(r0, r1, devs):
+        _encode_rounds(l, Source(l, devs[0], devs[1], src.data_off), devs[2],
+                       fec_off, r0, r1)
+    par[0].run(work, par[1], [(src.data_dev, False), (src.hash_dev, False),
+                              (fec_dev, True)])
+
+
+def _encode_rounds(l, src, fec_dev, fec_off, r0, r1):
+    for r in range(r0, r1):
         rows = []
         for v in l.rows(r):
             b = src.read(v)

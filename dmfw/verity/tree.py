@@ -59,8 +59,8 @@ class Geometry:
         # CPython can clone a salted state; MicroPython's hashes cannot.
         self._pre = None
         self._ctor = hashes.constructor(alg)
-        if version and self.salt:
-            h = hashes.new(alg, self.salt)
+        if version:
+            h = hashes.new(alg, self.salt) if self.salt else hashes.new(alg)
             if hasattr(h, "copy"):
                 self._pre = h
 
@@ -103,6 +103,14 @@ def _level(geo, src, src_off, src_bs, count, emit, buf, j=0, stop=None):
     ds = geo.digest_size
     hbs = geo.hash_bs
     mv = memoryview(buf)
+    # CPython, v1 (the default): clone the salted state and hash views
+    # cut once, no call through geo.digest per block (a sixth of a
+    # one-core verify). MicroPython has no copy(): the plain loop.
+    pre = geo._pre
+    if pre is not None:
+        copy = pre.copy
+        views = [mv[i * src_bs:(i + 1) * src_bs] for i in range(per)]
+        packed = slot == ds
     if stop is None:
         stop = (count + per - 1) // per
     while j < stop:
@@ -110,16 +118,55 @@ def _level(geo, src, src_off, src_bs, count, emit, buf, j=0, stop=None):
         k = min(per, count - first)
         _readinto(src, src_off + first * src_bs, mv[:k * src_bs])
         out = bytearray(hbs)
-        o = 0
-        for i in range(k):
-            out[o:o + ds] = geo.digest(mv[i * src_bs:(i + 1) * src_bs])
-            o += slot
+        if pre is not None and packed:
+            got = []
+            put = got.append
+            for v in (views if k == per else views[:k]):
+                h = copy()
+                h.update(v)
+                put(h.digest())
+            out[:k * ds] = b"".join(got)
+        elif pre is not None:
+            o = 0
+            for v in (views if k == per else views[:k]):
+                h = copy()
+                h.update(v)
+                out[o:o + ds] = h.digest()
+                o += slot
+        else:
+            o = 0
+            a = 0
+            for i in range(k):
+                out[o:o + ds] = geo.digest(mv[a:a + src_bs])
+                o += slot
+                a += src_bs
         emit(j, out, first, k)
         j += 1
 
 
-def build(geo, data_dev, hash_dev, data_off=0):
-    """Write the whole tree for data_dev to hash_dev; return the root."""
+def parallel_slices(workers, nblocks, devs):
+    """The parallel module and the slices of nblocks units, or None: one worker,
+    MicroPython (never imports it), or devices that cannot be reopened."""
+    if workers < 2:
+        return None
+    import sys
+    if sys.implementation.name != "cpython":
+        return None
+    from dmfw.verity import parallel
+    if not parallel.usable(workers, nblocks, devs):
+        return None
+    return parallel, parallel.split(nblocks, workers)
+
+
+def _emit_to(hash_dev, base, hbs):
+    def emit(j, out, first, k):
+        hash_dev.writeblocks(((base + j) * hbs) >> 9, out)
+    return emit
+
+
+def build(geo, data_dev, hash_dev, data_off=0, workers=1):
+    """Write the whole tree for data_dev to hash_dev; return the root.
+    workers > 1: level 0 hashed by that many processes (CPython)."""
     buf = bytearray(geo.per_block * max(geo.data_bs, geo.hash_bs))
     if geo.levels == 0:
         one = bytearray(geo.data_bs)
@@ -129,16 +176,22 @@ def build(geo, data_dev, hash_dev, data_off=0):
 
     for lvl in range(geo.levels):
         base = geo.level_block[lvl]
-
-        def emit(j, out, first, k, base=base):
-            hash_dev.writeblocks(((base + j) * hbs) >> 9, out)
         if lvl == 0:
-            _level(geo, data_dev, data_off, geo.data_bs, geo.data_blocks,
-                   emit, buf)
+            n = geo.level_size[0]
+            par = parallel_slices(workers, n, [data_dev, hash_dev])
+            if par is None:
+                _level(geo, data_dev, data_off, geo.data_bs, geo.data_blocks,
+                       _emit_to(hash_dev, base, hbs), buf)
+                continue
+
+            def work(j0, j1, devs):
+                _level(geo, devs[0], data_off, geo.data_bs, geo.data_blocks,
+                       _emit_to(devs[1], base, hbs), buf, j0, j1)
+            par[0].run(work, par[1], [(data_dev, False), (hash_dev, True)])
         else:
             prev = geo.level_block[lvl - 1]
             _level(geo, hash_dev, prev * hbs, hbs, geo.level_size[lvl - 1],
-                   emit, buf)
+                   _emit_to(hash_dev, base, hbs), buf)
     top = bytearray(hbs)
     _readinto(hash_dev, geo.level_block[geo.levels - 1] * hbs, memoryview(top))
     return geo.digest(top)
@@ -152,10 +205,11 @@ class VerifyFailed(IOFailure):
         self.lines = lines
 
 
-def verify(geo, data_dev, hash_dev, root, data_off=0, threads=2):
+def verify(geo, data_dev, hash_dev, root, data_off=0, workers=1):
     """Full check as cryptsetup's VERITY_verify: recompute every level,
     compare with what is stored, then the root. Raises VerifyFailed with
-    the message of the first difference in cryptsetup's order."""
+    the message of the first difference in cryptsetup's order.
+    workers > 1: level 0 checked by that many processes (CPython)."""
     hbs = geo.hash_bs
     if geo.levels == 0:
         one = bytearray(geo.data_bs)
@@ -170,8 +224,15 @@ def verify(geo, data_dev, hash_dev, root, data_off=0, threads=2):
         else:
             src, src_off, src_bs, n = hash_dev, \
                 geo.level_block[lvl - 1] * hbs, hbs, geo.level_size[lvl - 1]
-        _check_level(geo, lvl, src, src_off, src_bs, n, hash_dev,
-                     threads if lvl == 0 else 1)
+        nblocks = geo.level_size[lvl]
+        par = parallel_slices(workers, nblocks, [src, hash_dev]) if lvl == 0 else None
+        if par is None:
+            _check_range(geo, lvl, src, src_off, src_bs, n, hash_dev, 0, nblocks)
+            continue
+
+        def work(j0, j1, devs, lvl=lvl, src_off=src_off, src_bs=src_bs, n=n):
+            _check_range(geo, lvl, devs[0], src_off, src_bs, n, devs[1], j0, j1)
+        par[0].run(work, par[1], [(src, False), (hash_dev, False)])
     top = bytearray(hbs)
     _readinto(hash_dev, geo.level_block[geo.levels - 1] * hbs, memoryview(top))
     if geo.digest(top) != root:
@@ -192,57 +253,6 @@ def _check_range(geo, lvl, src, src_off, src_bs, n, hash_dev, j0, j1):
                                        src_off + first * src_bs, src_bs),
                                 "Verification of data area failed."])
     _level(geo, src, src_off, src_bs, n, emit, buf, j0, j1)
-
-
-def _clone(dev):
-    # A second handle on the same file, so threads do not share a seek
-    # position; only host files can do this.
-    path = getattr(dev, "path", None)
-    if path is None:
-        return None
-    from dmfw.blockdev import FileDevice
-    return FileDevice(path, readonly=True)
-
-
-def _check_level(geo, lvl, src, src_off, src_bs, n, hash_dev, threads):
-    nblocks = (n + geo.per_block - 1) // geo.per_block
-    pool = None
-    if threads > 1 and nblocks >= 4 * threads and \
-            getattr(src, "path", None) and getattr(hash_dev, "path", None):
-        try:
-            import threading
-            import sys
-            if sys.implementation.name == "cpython":
-                pool = threading
-        except ImportError:
-            pass
-    if pool is None:
-        _check_range(geo, lvl, src, src_off, src_bs, n, hash_dev, 0, nblocks)
-        return
-    # CPython: hashlib drops the GIL on whole blocks, so contiguous slices
-    # of the level checked in parallel use both cores. The first failure in
-    # device order is the one reported, as a sequential check would.
-    cuts = [nblocks * i // threads for i in range(threads + 1)]
-    errors = [None] * threads
-
-    def work(i):
-        s = _clone(src)
-        h = _clone(hash_dev)
-        try:
-            _check_range(geo, lvl, s, src_off, src_bs, n, h, cuts[i], cuts[i + 1])
-        except Exception as e:
-            errors[i] = e
-        finally:
-            s.close()
-            h.close()
-    ts = [pool.Thread(target=work, args=(i,)) for i in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    for e in errors:
-        if e is not None:
-            raise e
 
 
 def _where(geo, want, got, k, hash_pos, src_pos, src_bs):
