@@ -12,6 +12,7 @@
 One guest boots per session.  Between tests the consoles are re-synced and both
 device mappers emptied; a guest that stops answering is rebooted.
 """
+import contextlib
 import os
 import subprocess
 
@@ -112,10 +113,11 @@ class GuestSession:
 
     def _boot_labgrid(self):
         import harness.labgrid  # noqa: F401 (registers the driver and strategy)
-        self.target = self.lg_env.get_target()
-        strategy = self.target.get_driver("DmfwStrategy")
-        strategy.transition("shell")
-        self.fw = self.target.get_driver("DmfwShellDriver").console_interface()
+        with board_errors(self.config):
+            self.target = self.lg_env.get_target()
+            strategy = self.target.get_driver("DmfwStrategy")
+            strategy.transition("shell")
+            self.fw = self.target.get_driver("DmfwShellDriver").console_interface()
 
     def close(self):
         if self.qemu:
@@ -146,24 +148,52 @@ class GuestSession:
         if self.linux:
             self.linux.run("dmsetup remove_all; losetup -D 2>/dev/null")
 
+    @contextlib.contextmanager
+    def lend_serial(self):
+        """The firmware console's socket for someone else (a person, labgrid's
+        exporter): QEMU serves one client at a time.  Reconnected afterwards."""
+        from harness.console import ConsoleError, FirmwareConsole
+        from harness.guest import _connect
+        self.qemu.fw.close()
+        try:
+            yield self.qemu.sock("serial")
+        finally:
+            try:
+                self.qemu.fw = self.fw = FirmwareConsole(_connect(self.qemu.sock("serial")),
+                                                         log=self.log)
+                # ^C first: the borrower may have left a command running.
+                self.fw.interrupt()
+            except (OSError, ConsoleError):
+                pass  # a guest that died meanwhile: the next reset() reboots it
+
     def interactive(self, capman):
         if not self.qemu:
             return
-        self.qemu.fw.close()
-        with capman.global_and_fixture_disabled():
+        with self.lend_serial() as serial, capman.global_and_fixture_disabled():
             print("\nguest up; firmware console attached, Ctrl-] returns to the tests.\n"
                   "Linux shell: socat -,raw,echo=0 UNIX-CONNECT:%s\n" % self.qemu.sock("attach"))
-            subprocess.call(["socat", "-,raw,echo=0,escape=0x1d",
-                             "UNIX-CONNECT:" + self.qemu.sock("serial")])
-        from harness.console import FirmwareConsole
-        from harness.guest import _connect
-        self.qemu.fw = self.fw = FirmwareConsole(_connect(self.qemu.sock("serial")), log=self.log)
-        self.fw.sync()
+            subprocess.call(["socat", "-,raw,echo=0,escape=0x1d", "UNIX-CONNECT:" + serial])
+
+
+@contextlib.contextmanager
+def board_errors(config):
+    """labgrid's exceptions on the way to a board's shell as one failure naming what
+    is missing (coordinator, exporter, console port), without a traceback."""
+    from harness.labgrid.errors import coordinator_address, explain
+    try:
+        yield
+    except Exception as exc:
+        # `from None`: the report shows this message, not labgrid's chain again.
+        raise pytest.fail.Exception(explain(exc, coordinator_address(config)),
+                                    pytrace=False) from None
 
 
 @pytest.fixture(scope="session")
 def guest_session(request, pytestconfig, tmp_path_factory):
-    lg_env = request.getfixturevalue("env") if _on_board(pytestconfig) else None
+    lg_env = None
+    if _on_board(pytestconfig):
+        with board_errors(pytestconfig):
+            lg_env = request.getfixturevalue("env")
     session = GuestSession(pytestconfig, str(tmp_path_factory.mktemp("guest")), lg_env)
     session.boot()
     try:

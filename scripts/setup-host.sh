@@ -4,11 +4,13 @@
 # everything is present.
 set -eu
 
+# ser2net: labgrid's exporter serves serial ports with it (tests/guest/test_guest_farm.py).
 PKGS="qemu-system-x86 qemu-utils debootstrap cpio zstd xz-utils busybox-static
 socat cryptsetup-bin lvm2 thin-provisioning-tools dosfstools mtools fdisk gdisk openssl systemd
 util-linux bsdextrautils python3-venv make
 squashfs-tools erofs-utils e2fsprogs lzop lz4 gzip
-device-tree-compiler systemd-boot-efi systemd-boot binutils"
+device-tree-compiler systemd-boot-efi systemd-boot binutils
+ser2net"
 
 missing=""
 for p in $PKGS; do

@@ -5,8 +5,10 @@ test written against `run(cmd) -> (output, status)` runs unchanged on QEMU socke
 labgrid's QEMUDriver and a real board's UART.
 """
 import re
+import time
 
 import attr
+import pexpect
 from labgrid.driver.commandmixin import CommandMixin
 from labgrid.driver.common import Driver
 from labgrid.driver.exception import ExecutionError
@@ -14,7 +16,13 @@ from labgrid.factory import target_factory
 from labgrid.protocol import CommandProtocol, ConsoleProtocol
 from labgrid.step import step
 
-from harness.console import Console, ConsoleError
+from harness.console import Console, ConsoleDead, ConsoleError
+
+
+def port_name(console):
+    """Where a console driver's bytes go: a device or a remote port's URL."""
+    port = getattr(getattr(console, "serial", None), "port", None)
+    return (port or str(console)).split("?")[0]
 
 
 class _Stream:
@@ -27,14 +35,32 @@ class _Stream:
         self.console = console
         self.match = None
 
+    def _lost(self, exc):
+        # pyserial's own errors (a remote port's socket gone, a USB UART unplugged)
+        # would escape the tests' ConsoleError handling with a bare traceback.
+        return ConsoleDead("console %s lost (%s): the exporter or its ser2net gone, "
+                           "or the UART unplugged" % (port_name(self.console), exc))
+
     def send(self, text):
-        self.console.write(text.encode())
+        try:
+            self.console.write(text.encode())
+        except OSError as exc:  # pyserial's SerialException is one
+            raise self._lost(exc) from exc
 
     def expect(self, pattern, timeout=30):
         if isinstance(pattern, str):
             pattern = re.compile(re.escape(pattern))
         raw = re.compile(pattern.pattern.encode(), pattern.flags & ~re.UNICODE)
-        _, _, match, _ = self.console.expect(raw, timeout=timeout)
+        started = time.monotonic()
+        try:
+            _, _, match, _ = self.console.expect(raw, timeout=timeout)
+        except OSError as exc:  # pyserial's SerialException is one
+            raise self._lost(exc) from exc
+        except pexpect.TIMEOUT:
+            # labgrid reports a connection closed by the peer as a timeout, at once.
+            if time.monotonic() - started < timeout - 1:
+                raise self._lost("connection closed by the peer") from None
+            raise
         self.match = _Decoded(match)
         return 0
 
