@@ -341,3 +341,149 @@ def test_ciphers_under_micropython_match_cpython():
     used = [l.split()[4] for l in mp[:len(cp)]]
     assert used == ["pure" if l.split()[2] == "24" else "cryptolib" for l in mp[:len(cp)]]
     assert set(l.split()[4] for l in mp[len(cp):]) == {"pure"}
+
+
+# -- the crypt target through the shell (dmsetup), as dm-crypt maps it.
+KEY64 = "".join("%02X" % ((i * 11 + 7) & 255) for i in range(64))
+
+
+def _sh(disks):
+    from shellrun import new_shell
+    return new_shell(disks["specs"])
+
+
+def _run(sh, script):
+    from shellrun import run
+    return run(script, sh=sh)
+
+
+@pytest.mark.parametrize("spec,opts,iv_offset", [
+    ("aes-xts-plain64", "", 0), ("aes-xts-plain64", " 1 sector_size:4096", 8),
+    ("aes-cbc-essiv:sha256", " 2 iv_large_sectors sector_size:4096", 16),
+    ("capi:cbc(aes)-plain", " 1 allow_discards", 5)])
+def test_target_maps_sectors_as_dm_crypt(disks, spec, opts, iv_offset):
+    klen = 64 if "xts" in spec else 32
+    key = h(KEY64)[:klen]
+    sh = _sh(disks)
+    r = _run(sh, "dmsetup create c --table '0 256 crypt %s %s %d /dev/vda 64%s'\n"
+             "dd if=/dev/vdb of=/dev/mapper/c bs=4096 count=32"
+             % (spec, key.hex(), iv_offset, opts))
+    assert r.status == 0, r
+    raw = open(disks["paths"]["/dev/vda"], "rb").read()[64 * 512:(64 + 256) * 512]
+    plain = disks["data"]["/dev/vdb"][:256 * 512]
+    ss = 4096 if "sector_size" in opts else 512
+    ref = bytearray(plain)
+    cipher.new(spec, key, ss, "iv_large" in opts).encrypt(ref, iv_offset)
+    assert raw == ref and raw != plain
+    # Sector k is sector k: a short read in the middle decrypts alone.
+    r = _run(sh, "sha256sum /dev/mapper/c 128 16")
+    assert r.out.split()[0] == hashlib.sha256(plain[128 * 512:144 * 512]).hexdigest()
+    r = _run(sh, "sha256sum /dev/mapper/c")
+    assert r.out.split()[0] == hashlib.sha256(plain).hexdigest()
+
+
+def test_table_lines_mask_keys_and_order_options(disks):
+    sh = _sh(disks)
+    r = _run(sh, "dmsetup create c --table '0 4096 crypt aes-xts-plain64 %s 0 /dev/vda 8 "
+             "6 iv_large_sectors NO_READ_WORKQUEUE sector_size:4096 same_cpu_crypt "
+             "submit_from_crypt_cpus allow_discards'" % KEY64)
+    assert r.status == 0, r
+    tail = " 0 254:0 8 6 allow_discards same_cpu_crypt submit_from_crypt_cpus " \
+           "no_read_workqueue sector_size:4096 iv_large_sectors\n"
+    assert _run(sh, "dmsetup table c").out == \
+        "0 4096 crypt aes-xts-plain64 " + "0" * 128 + tail
+    assert _run(sh, "dmsetup table --showkeys c").out == \
+        "0 4096 crypt aes-xts-plain64 " + KEY64.lower() + tail
+    assert _run(sh, "dmsetup status c").out == "0 4096 crypt \n"
+    assert "crypt            v1.28.0\n" in _run(sh, "dmsetup targets").out
+    # Words past the counted group are ignored, as crypt_ctr_optional does.
+    r = _run(sh, "dmsetup create d --table '0 8 crypt aes-cbc-plain %s 0 /dev/vda 0 0 junk'"
+             % KEY64[:32])
+    assert r.status == 0, r
+    assert _run(sh, "dmsetup table d").out == "0 8 crypt aes-cbc-plain %s 0 254:0 0\n" % ("0" * 32)
+
+
+def test_keyring_keys(disks, tmp_path):
+    sh = _sh(disks)
+    key = h(KEY64)
+    (tmp_path / "k").write_bytes(key)
+    r = _run(sh, "keyctl padd logon cryptsetup:vol @u < %s\n"
+             "keyctl padd user plainkey @u %s" % (tmp_path / "k", tmp_path / "k"))
+    assert r.status == 0 and len(r.out.split()) == 2, r
+    r = _run(sh, "dmsetup create a --table '0 64 crypt aes-xts-plain64 :64:logon:cryptsetup:vol "
+             "0 /dev/vda 0'\ndmsetup create b --table '0 64 crypt aes-xts-plain64 %s 0 /dev/vda 0'\n"
+             "dmsetup create u --table '0 64 crypt aes-xts-plain64 :64:user:plainkey 0 /dev/vda 0'"
+             % KEY64)
+    assert r.status == 0, r
+    a = _run(sh, "sha256sum /dev/mapper/a").out.split()[0]
+    assert a == _run(sh, "sha256sum /dev/mapper/b").out.split()[0]
+    assert a == _run(sh, "sha256sum /dev/mapper/u").out.split()[0]
+    line = "0 64 crypt aes-xts-plain64 :64:logon:cryptsetup:vol 0 254:0 0\n"
+    assert _run(sh, "dmsetup table a").out == line
+    assert _run(sh, "dmsetup table --showkeys a").out == line
+    lst = _run(sh, "keyring list").out
+    assert " logon cryptsetup:vol 64\n" in lst and " user plainkey 64\n" in lst
+    # The target holds no copy of a keyring key, and a hex key is zeroed at remove.
+    tb = sh.dm.get("b").live.targets[0]
+    assert sh.dm.get("a").live.targets[0].key is None
+    held = tb.key
+    assert bytes(held) == key
+    _run(sh, "dmsetup remove b")
+    assert held == bytearray(64)
+    # keyutils: a logon description needs a "prefix:".
+    r = _run(sh, "keyctl add logon noprefix abc @u")
+    assert r.status != 0 and "Traceback" not in r.err
+    r = _run(sh, "keyctl add logon p:q abc @u\nkeyctl unlink p:q")
+    assert r.status == 0, r
+
+
+TARGET_ERRORS = [
+    ("aes-xts-plain64 %s 0 /dev/vda" % KEY64, "Not enough arguments"),
+    ("aes-xts-plain64 :64 0 /dev/vda 0", "Cannot parse key size"),
+    ("aes-xts-plain64 :x:logon:a 0 /dev/vda 0", "Cannot parse key size"),
+    ("aes-xts-plain64 %s 0 /dev/vda 0 10" % KEY64, "Invalid number of feature args"),
+    ("aes-xts-plain64 %s 0 /dev/vda 0 2 allow_discards" % KEY64, "Invalid number of feature args"),
+    ("aes-xts-plain64 %s 0 /dev/vda 0 1 bogus" % KEY64, "Invalid feature arguments"),
+    ("aes-xts-plain64 %s 0 /dev/vda 0 1 sector_size:1024x" % KEY64, "Invalid feature arguments"),
+    ("aes-xts-plain64 %s 0 /dev/vda 0 1 sector_size:1000" % KEY64,
+     "Invalid feature value for sector_size"),
+    ("aes-xts-plain64 %s 0 /dev/vda 0 1 sector_size:8192" % KEY64,
+     "Invalid feature value for sector_size"),
+    ("aes-xts-plain64 %s 0 /dev/vda 0 1 integrity:0:aead" % KEY64, "Invalid integrity arguments"),
+    ("aes-xts-plain64 %s 0 /dev/vda 0 1 integrity:28:foo" % KEY64, "Unknown integrity profile"),
+    ("aes-xts-plain64 %s 0 /dev/vda 0 1 integrity:28:aead" % KEY64, "Bad cipher specification"),
+    ("aes-xts-plain64 %s 0 /dev/vda 0 1 integrity_key_size:0" % KEY64,
+     "Invalid integrity_key_size argument"),
+    ("aes-xts-bogus %s 0 /dev/vda 0" % KEY64, "Invalid IV mode"),
+    ("aes-xts-plain64 %s 0 /dev/vda 0" % KEY64[:40], "Error decoding and setting key"),
+    ("aes-xts-plain64 %s 0 /dev/vda 0" % ("zz" + KEY64[2:]), "Error decoding and setting key"),
+    ("aes-xts-plain64 - 0 /dev/vda 0", "Error decoding and setting key"),
+    ("aes-xts-plain64 :64:logon:nokey 0 /dev/vda 0", "Error decoding and setting key"),
+    ("aes-xts-plain64 :64:other:x 0 /dev/vda 0", "Error decoding and setting key"),
+    ("aes-xts-plain64 %s x /dev/vda 0" % KEY64, "Invalid iv_offset sector"),
+    ("aes-xts-plain64 %s 4 /dev/vda 0 1 sector_size:4096" % KEY64, "Invalid iv_offset sector"),
+    ("aes-xts-plain64 %s 0 /dev/nodisk 0" % KEY64, "Device lookup failed"),
+    ("aes-xts-plain64 %s 0 /dev/vda -1" % KEY64, "Invalid device sector"),
+    ("aes-xts-plain64 %s 0 /dev/vda 0 1 integrity:28:none" % KEY64,
+     "Integrity profile not supported."),
+]
+
+
+@pytest.mark.parametrize("args,msg", TARGET_ERRORS)
+def test_target_refusals(disks, args, msg):
+    sh = _sh(disks)
+    r = _run(sh, "dmsetup create c --table '0 4096 crypt %s'" % args)
+    assert r.status != 0
+    assert "device-mapper: table: 253:0: crypt: %s\n" % msg in r.err, r.err
+    assert "Traceback" not in r.err
+    assert _run(sh, "dmsetup ls").out == "No devices found\n"
+
+
+def test_sector_size_needs_aligned_length(disks):
+    sh = _sh(disks)
+    r = _run(sh, "dmsetup create c --table '0 4100 crypt aes-xts-plain64 %s 0 /dev/vda 0 "
+             "1 sector_size:4096'" % KEY64)
+    assert "crypt: Device size is not multiple of sector_size feature\n" in r.err
+    r = _run(sh, "dmsetup create c --table '0 4096 crypt aes-xts-plain64 %s 0 /dev/vda 0 "
+             "1 sector_size:4096'\nblockdev --getss /dev/mapper/c" % KEY64)
+    assert r.out == "4096\n", r
