@@ -1,7 +1,10 @@
-# The firmware's keyring, standing in for the kernel keyrings dm-verity
-# uses: trusted X.509 certificates (the role of the builtin/secondary
-# trusted keyrings) and "user" keys found by description (what
-# `keyctl padd user DESC @u` creates and root_hash_sig_key_desc names).
+# The firmware's keyring, standing in for the kernel keyrings dm-verity and
+# dm-crypt use: trusted X.509 certificates (the role of the builtin/secondary
+# trusted keyrings), "user" keys found by description (what
+# `keyctl padd user DESC @u` creates and root_hash_sig_key_desc names) and
+# "logon" keys (`keyctl padd logon DESC @u`: what cryptsetup puts volume keys
+# in; like the kernel's, their payload is never read back out, only used by
+# targets: dm-crypt's :<size>:logon:<desc>).
 
 from dmfw.errors import DMError, EINVAL, ENOKEY
 
@@ -13,6 +16,7 @@ class Keyring:
     def __init__(self):
         self.trusted = []
         self.user = {}          # description -> (serial, payload)
+        self.logon = {}         # description -> (serial, bytearray payload)
         self.next_serial = 1000
         # dm_verity.require_signatures: refuse tables without a signature.
         self.require_signatures = False
@@ -37,6 +41,27 @@ class Keyring:
         self.user[desc] = (serial, bytes(payload))
         return serial
 
+    def add_logon_key(self, desc, payload):
+        """keyctl padd logon DESC @u: as logon_vet_description, the
+        description needs a "<subsystem>:" prefix."""
+        i = desc.find(":")
+        if i <= 0:
+            raise DMError(EINVAL, "logon key description needs a 'prefix:'")
+        if len(payload) > USER_KEY_MAX:
+            raise DMError(EINVAL, "logon key payload too large")
+        old = self.logon.get(desc)
+        if old:
+            old[1][:] = bytes(len(old[1]))
+        serial = old[0] if old else self._serial()
+        self.logon[desc] = (serial, bytearray(payload))
+        return serial
+
+    def key(self, ktype, desc):
+        """request_key(): the payload of key `desc` of type "user" or "logon"
+        (None if there is none) for a target to copy."""
+        k = (self.logon if ktype == "logon" else self.user).get(desc)
+        return k[1] if k else None
+
     def _serial(self):
         self.next_serial += 1
         return self.next_serial
@@ -46,7 +71,10 @@ class Keyring:
         return k[1] if k else None
 
     def unlink(self, desc):
-        return self.user.pop(desc, None) is not None
+        k = self.logon.pop(desc, None)
+        if k is not None:
+            k[1][:] = bytes(len(k[1]))
+        return (self.user.pop(desc, None) is not None) or k is not None
 
     def verify_detached(self, content, sig):
         from dmfw.crypto.pkcs7 import verify_detached

@@ -45,7 +45,8 @@ HELP = {
     "dmsetup": "device-mapper control, as Linux dmsetup",
     "veritysetup": "veritysetup format|verify|open|close|status|dump, as cryptsetup's",
     "keyring": "keyring trust CERT | keyring list: trusted certificates for signatures",
-    "keyctl": "keyctl padd user DESC @u < FILE: store a signature as a user key",
+    "keyctl": "keyctl padd user|logon DESC @u < FILE: store a user key (signature) or "
+              "a logon key (dm-crypt)",
     "ddi": "Discoverable Disk Images: ddi DISK, ddi open DISK [--arch A] [--root-hash H] "
            "[--name N] [--certificate F], ddi ls|cat|sha256 DEV [PATH], ddi mount DEV DIR",
     "boot": "boot -l | -n [ENTRY] | [ENTRY] | --save DIR [ENTRY] | --bless ENTRY: find, "

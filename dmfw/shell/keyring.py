@@ -9,11 +9,17 @@
 #                             root_hash_sig_key_desc names); prints the
 #                             key's serial number, as keyctl does.
 #                             `keyctl padd user DESC @u FILE` also works.
-#   keyctl unlink DESC        drop user key DESC
+#   keyctl padd logon DESC @u < FILE
+#                             the same for a logon key (DESC "prefix:name"),
+#                             what dm-crypt's :<size>:logon:DESC key names;
+#                             its payload cannot be read back, as the kernel's
+#   keyctl add user|logon DESC DATA @u
+#                             the key's payload is the word DATA (keyutils)
+#   keyctl unlink DESC        drop user or logon key DESC
 #
 # Line formats: trusted "<n> <sha256 fingerprint> <key type> <description>"
 # where the description is the kernel's "<CN>: <subject key id>"; user keys
-# "<serial> user <description> <payload bytes>".
+# "<serial> user|logon <description> <payload bytes>".
 
 from dmfw.errors import UsageError
 from dmfw.keyring import get_keyring
@@ -35,25 +41,33 @@ def cmd_keyring(sh, argv):
     if len(argv) == 2 and argv[1] == "list":
         for i, c in enumerate(kr.trusted):
             sh.write(_cert_line(i, c))
-        for desc in sorted(kr.user):
-            serial, payload = kr.user[desc]
-            sh.write("%d user %s %d\n" % (serial, desc, len(payload)))
+        for ktype, keys in (("user", kr.user), ("logon", kr.logon)):
+            for desc in sorted(keys):
+                serial, payload = keys[desc]
+                sh.write("%d %s %s %d\n" % (serial, ktype, desc, len(payload)))
         return 0
     raise UsageError("usage: keyring trust CERT | keyring list")
 
 
 def cmd_keyctl(sh, argv):
     kr = get_keyring(sh.dm)
-    if len(argv) in (5, 6) and argv[1] == "padd":
-        if argv[2] != "user":
-            raise UsageError("keyctl: only 'user' keys are supported")
-        if argv[4] not in ("@u", "@s", "@t", "@us"):
-            raise UsageError("keyctl: unknown keyring %s" % argv[4])
-        data = sh.read_input(argv[5] if len(argv) == 6 else "-")
-        sh.write("%d\n" % kr.add_user_key(argv[3], data))
+    padd = len(argv) in (5, 6) and argv[1] == "padd"
+    if padd or (len(argv) == 6 and argv[1] == "add"):
+        if argv[2] not in ("user", "logon"):
+            raise UsageError("keyctl: only 'user' and 'logon' keys are supported")
+        ring = argv[4] if padd else argv[5]
+        if ring not in ("@u", "@s", "@t", "@us"):
+            raise UsageError("keyctl: unknown keyring %s" % ring)
+        if padd:
+            data = sh.read_input(argv[5] if len(argv) == 6 else "-")
+        else:
+            data = argv[4].encode()
+        add = kr.add_user_key if argv[2] == "user" else kr.add_logon_key
+        sh.write("%d\n" % add(argv[3], data))
         return 0
     if len(argv) == 3 and argv[1] == "unlink":
         if not kr.unlink(argv[2]):
             raise UsageError("keyctl: %s: no such key" % argv[2])
         return 0
-    raise UsageError("usage: keyctl padd user DESC @u < FILE | keyctl unlink DESC")
+    raise UsageError("usage: keyctl padd user|logon DESC @u < FILE"
+                     " | keyctl add user|logon DESC DATA @u | keyctl unlink DESC")

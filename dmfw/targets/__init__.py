@@ -16,6 +16,7 @@ _MODULES = (
     ("raid", "dmfw.targets.raid"),
     ("thin-pool", "dmfw.targets.thin"),
     ("thin", "dmfw.targets.thin"),
+    ("crypt", "dmfw.targets.crypt"),
 )
 
 _loaded = {}
