@@ -97,7 +97,7 @@ def _kdf2(k, passphrase, n, log):
     if t not in ("argon2i", "argon2id"):
         raise DMError(EINVAL, "unsupported PBKDF %s" % t)
     return bytearray(kdf.argon2(t, passphrase, salt, k["time"], k["memory"],
-                                k["cpus"], n))
+                                k["cpus"], n, limit_kib=kdf.memory_limit_kib()))
 
 
 def _luks2_try(h, dev, n, ks, digest, passphrase, log):
