@@ -6,6 +6,7 @@
 import binascii
 
 from dmfw.luks.luks1 import ACTIVE
+from dmfw.luks.luks2json import is_int
 
 
 def _hexsp(b):
@@ -61,6 +62,8 @@ def _by_number(obj, limit):
 
 def _priority(ks):
     p = ks.get("priority", 1)
+    if not isinstance(p, int):
+        p = 0           # json_object_get_int() of a non-number
     return {0: "ignored", 1: "normal", 2: "preferred"}.get(p, "invalid")
 
 
@@ -90,7 +93,7 @@ def luks2(w, h):
             w("\tlength: %d [bytes]\n" % int(s["size"]))
         if "encryption" in s:
             w("\tcipher: %s\n" % s["encryption"])
-        if "sector_size" in s:
+        if is_int(s.get("sector_size")):
             w("\tsector: %d [bytes]\n" % s["sector_size"])
         integ = s.get("integrity")
         if isinstance(integ, dict) and "type" in integ:
@@ -122,12 +125,12 @@ def luks2(w, h):
     for k, d in _by_number(j["digests"], 32):
         w("  %s: %s\n" % (k, d["type"]))
         if d["type"] == "pbkdf2":
-            w("\tHash:       %s\n" % d.get("hash"))
-            w("\tIterations: %d\n" % d.get("iterations", 0))
+            w("\tHash:       %s\n" % d["hash"])
+            w("\tIterations: %d\n" % d["iterations"])
             w("\tSalt:       ")
-            _b64hex(w, d.get("salt", ""))
+            _b64hex(w, d["salt"])
             w("\tDigest:     ")
-            _b64hex(w, d.get("digest", ""))
+            _b64hex(w, d["digest"])
 
 
 def _keyslot_luks2(w, ks):

@@ -228,6 +228,16 @@ def _luks2_keyslot(k, ks):
         _bad("Keyslot %s: unsupported area type" % k)
 
 
+def _pbkdf2_digest(k, d):
+    # What the pbkdf2 digest handler reads (luks2_digest_pbkdf2.c); a digest
+    # missing them could never verify a key, nor be dumped.
+    contains(d, "hash", str, "Digest")
+    if not _u32ok(contains(d, "iterations", "int", "Digest")):
+        _bad("Digest %s: iterations" % k)
+    contains(d, "salt", str, "Digest")
+    contains(d, "digest", str, "Digest")
+
+
 def validate(j, json_area_size):
     """LUKS2_hdr_validate(); Invalid (a NotLuks) on the first broken rule."""
     if not isinstance(j, dict):
@@ -243,4 +253,7 @@ def validate(j, json_area_size):
     for k, ks in j["keyslots"].items():
         if ks["type"] == "luks2":
             _luks2_keyslot(k, ks)
+    for k, d in j["digests"].items():
+        if d["type"] == "pbkdf2":
+            _pbkdf2_digest(k, d)
     return meta, kss

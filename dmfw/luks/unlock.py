@@ -105,6 +105,9 @@ def _luks2_try(h, dev, n, ks, digest, passphrase, log):
     key_len = ks["key_size"]
     if ks["af"]["type"] != "luks1" or area["type"] != "raw":
         return None
+    # Bounds before any allocation: no cipher takes a key over 512 bytes.
+    if not 0 < key_len <= 512 or not 0 < area["key_size"] <= 512:
+        raise DMError(EINVAL, "Keyslot %d has an invalid key size." % n)
     dk = _kdf2(ks["kdf"], passphrase, area["key_size"], log)
     try:
         buf = _material(dev, int(area["offset"]), key_len, int(area["size"]),
@@ -130,6 +133,8 @@ def _luks2_try(h, dev, n, ks, digest, passphrase, log):
 
 def priority(ks):
     p = ks.get("priority", 1)
+    if not isinstance(p, int):
+        return 0
     return p if p in (0, 1, 2) else 1
 
 
