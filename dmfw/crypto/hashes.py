@@ -5,20 +5,49 @@
 import hashlib
 
 DIGEST_SIZE = {"md5": 16, "sha1": 20, "sha224": 28, "sha256": 32,
-               "sha384": 48, "sha512": 64}
+               "sha384": 48, "sha512": 64, "ripemd160": 20, "whirlpool": 64}
+
+# HMAC's block sizes (MicroPython's hash objects have no block_size).
+BLOCK_SIZE = {"md5": 64, "sha1": 64, "sha224": 64, "sha256": 64,
+              "sha384": 128, "sha512": 128, "ripemd160": 64, "whirlpool": 64}
+
+# dmfw's own implementations, for names the port's hashlib lacks (MicroPython
+# has only md5/sha1/sha256; OpenSSL 3 hides ripemd160 and whirlpool).
+_PURE = {"sha512": "sha512", "sha384": "sha512", "ripemd160": "ripemd160",
+         "whirlpool": "whirlpool"}
+
+
+_CTORS = {}
 
 
 def constructor(name):
-    """The constructor of hash `name` (hashlib's, or dmfw's own SHA-512/384 where the
-    port has none), or ValueError if unknown."""
+    """The constructor of hash `name` (hashlib's, or dmfw's own SHA-512/384,
+    RIPEMD-160 or Whirlpool where the port has none), or ValueError if unknown."""
+    ctor = _CTORS.get(name)
+    if ctor is not None:
+        return ctor
     ctor = getattr(hashlib, name, None)
+    if ctor is None and name in _PURE:
+        ctor = _hashlib_new(name)
+        if ctor is None:
+            mod = __import__("dmfw.crypto." + _PURE[name], None, None, [name])
+            ctor = getattr(mod, name)
     if ctor is None:
-        if name == "sha512" or name == "sha384":
-            from dmfw.crypto import sha512 as _s
-            ctor = getattr(_s, name)
-        else:
-            raise ValueError("unknown hash " + name)
+        raise ValueError("unknown hash " + name)
+    _CTORS[name] = ctor
     return ctor
+
+
+def _hashlib_new(name):
+    """CPython's hashlib.new(name) as a constructor when OpenSSL has `name`."""
+    hn = getattr(hashlib, "new", None)
+    if hn is None:
+        return None
+    try:
+        hn(name)
+    except ValueError:
+        return None
+    return lambda data=b"": hn(name, data)
 
 
 def new(name, data=None):
