@@ -362,3 +362,108 @@ def test_argon2_over_the_memory_limit_is_skipped(vols, monkeypatch):
     with pytest.raises(Exception) as e:
         unlock.unlock(h, bytearray(v["keys"][0]["passphrase"].encode()), log=said.append)
     assert e.value.errno == 12 and len(said) == 1 and "64" in said[0] and "16" in said[0]
+
+
+# -- the table `open` hands to the device mapper, by cryptsetup's rules
+# (libdevmapper.c get_dm_crypt_params), computed here from what cryptsetup
+# reported, not from dmfw.luks.table.
+
+def _expected(v, name, flags=()):
+    size = v["data_bytes"] // 512
+    if v["version"] == 2:
+        key = ":%d:logon:cryptsetup:%s-d0" % (v["key_bytes"], v["uuid"])
+    else:
+        key = v["volume_key"]
+    opts = list(flags) + (["sector_size:%d" % v["sector_size"]]
+                          if v["sector_size"] != 512 else [])
+    line = "0 %d crypt %s %s 0 7:0 %d" % (size, v["cipher"], key, v["data_offset"] // 512)
+    if opts:
+        line += " %d %s" % (len(opts), " ".join(opts))
+    return line, "CRYPT-LUKS%d-%s-%s" % (v["version"], v["uuid"].replace("-", ""), name)
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """The mapper's create() and the keyring's logon keys, recorded: the
+    crypt target and logon keys are wip-crypt's; this checks what open
+    hands them."""
+    from dmfw.mapper import DeviceMapper
+    from dmfw import keyring
+    seen = {"create": [], "logon": [], "unlinked": []}
+
+    def create(self, name, uuid=None, table=None, readonly=False):
+        seen["create"].append((name, uuid, table, readonly))
+    monkeypatch.setattr(DeviceMapper, "create", create)
+    monkeypatch.setattr(keyring.Keyring, "add_logon_key",
+                        lambda self, d, k: seen["logon"].append((d, bytes(k).hex())),
+                        raising=False)
+    monkeypatch.setattr(keyring.Keyring, "unlink_logon",
+                        lambda self, d: seen["unlinked"].append(d), raising=False)
+    return seen
+
+
+@pytest.mark.parametrize("name", [n for n in _names() if "argon2" not in n])
+def test_open_hands_cryptsetups_table_to_the_mapper(vols, name, monkeypatch, captured):
+    d, vs = vols
+    v = vs[name]
+    hdr = ["--header", v["header"]] if v["header"] else []
+    got = dmfw(["open"] + hdr + [v["image"], "c1"] + _pw_args(v), d, monkeypatch)
+    assert got == ("", "", 0)
+    line, uuid = _expected(v, "c1")
+    assert captured["create"] == [("c1", uuid, line, False)]
+    if v["version"] == 2:
+        desc = "cryptsetup:%s-d0" % v["uuid"]
+        assert captured["logon"] == [(desc, v["volume_key"])]
+        assert captured["unlinked"] == [desc]
+    else:
+        assert captured["logon"] == []
+
+
+def test_open_options_reach_the_table(vols, monkeypatch, captured):
+    d, vs = vols
+    v = vs["l2-pbkdf2-4096"]
+    dmfw(["open", "-r", "--allow-discards", "--perf-no_read_workqueue", v["image"], "c2"]
+         + _pw_args(v), d, monkeypatch)
+    line, uuid = _expected(v, "c2", ["allow_discards", "no_read_workqueue"])
+    assert captured["create"] == [("c2", uuid, line, True)]
+    v = vs["l1-sha1"]
+    dmfw(["luksOpen", "--disable-keyring", v["image"], "c3"] + _pw_args(v), d, monkeypatch)
+    assert captured["create"][-1][2] == _expected(v, "c3")[0]
+
+
+def test_plain_open_uses_cryptsetup_27_defaults(vols, monkeypatch, captured, tmp_path):
+    import hashlib
+    d, vs = vols
+    v = vs["l1-sha1"]
+    pw = tmp_path / "pw"
+    pw.write_bytes(b"plain secret\nrest")
+    monkeypatch.chdir(d)
+    r = run("cryptsetup open --type plain %s p1 < %s" % (v["image"], pw))
+    assert r.status == 0
+    key = hashlib.sha256(b"plain secret").hexdigest()
+    size = os.path.getsize(v["path"]) // 512
+    assert captured["create"] == [("p1", "CRYPT-PLAIN-p1", "0 %d crypt aes-xts-plain64 %s 0 "
+                                   "7:0 0" % (size, key), False)]
+    # A key file is the key itself, no hashing: 512 bits read from offset 3.
+    kf = tmp_path / "kf"
+    kf.write_bytes(bytes(range(80)))
+    r = run("cryptsetup open --type plain -s 512 -c aes-cbc-essiv:sha256 --offset 8 -p 2 "
+            "--keyfile-offset 3 -d %s %s p2" % (kf, v["image"]))
+    assert r.status == 0
+    assert captured["create"][-1] == ("p2", "CRYPT-PLAIN-p2", "0 %d crypt aes-cbc-essiv:sha256"
+                                      " %s 2 7:0 8" % (size - 8, bytes(range(3, 67)).hex()),
+                                      False)
+
+
+def test_open_refusals_create_nothing(vols, monkeypatch, captured, tmp_path):
+    d, vs = vols
+    v = vs["l2-pbkdf2-512"]
+    wrong = tmp_path / "wrong"
+    wrong.write_bytes(b"x")
+    assert dmfw(["open", v["image"], "c4", "--key-file", str(wrong)], d, monkeypatch) == \
+        ("", "No key available with this passphrase.\n", 2)
+    assert dmfw(["open", "/dev/nonexistent", "c4"] + _pw_args(v), d, monkeypatch) == \
+        ("", "Device /dev/nonexistent does not exist or access denied.\n", 4)
+    assert dmfw(["open", "--type", "luks1", v["image"], "c4"] + _pw_args(v), d,
+                monkeypatch)[1:] == ("Device %s is not a valid LUKS device.\n" % v["image"], 1)
+    assert captured["create"] == [] and captured["logon"] == []
