@@ -8,7 +8,7 @@ PKGS="qemu-system-x86 qemu-utils debootstrap cpio zstd xz-utils busybox-static
 socat cryptsetup-bin lvm2 thin-provisioning-tools dosfstools mtools fdisk gdisk openssl systemd
 util-linux bsdextrautils python3-venv make
 squashfs-tools erofs-utils e2fsprogs lzop lz4 gzip
-device-tree-compiler systemd-boot-efi systemd-boot binutils"
+device-tree-compiler systemd-boot-efi systemd-boot binutils argon2"
 
 missing=""
 for p in $PKGS; do

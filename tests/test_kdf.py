@@ -146,3 +146,176 @@ def test_pure_hashes_stream_like_hashlib(chunks):
     assert w.digest() == whirlpool(data).digest()
     assert hashes.DIGEST_SIZE["ripemd160"] == len(r.digest())
     assert hashes.DIGEST_SIZE["whirlpool"] == len(w.digest())
+
+
+# ---- BLAKE2b -------------------------------------------------------------
+
+from dmfw.crypto import blake2b  # noqa: E402
+
+
+def test_blake2b_rfc7693_abc():
+    want = ("ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d1"
+            "7d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923")
+    assert blake2b.Blake2b(b"abc").hexdigest() == want
+    assert blake2b.digest(b"abc").hex() == want
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=400), st.integers(1, 64), st.binary(max_size=64),
+       st.integers(0, 400))
+def test_pure_blake2b_equals_hashlib(data, size, key, cut):
+    want = hashlib.blake2b(data, digest_size=size, key=key).digest()
+    h = blake2b.Blake2b(data[:cut], size, key)
+    c = h.copy()
+    h.update(data[cut:])
+    c.update(data[cut:])
+    assert h.digest() == want and c.digest() == want
+
+
+def test_hprime_lengths_against_definition():
+    # H' for <= 64 bytes is one BLAKE2b of LE32(T) || X; longer outputs chain.
+    x = b"argon2"
+    assert blake2b.hprime(32, x) == hashlib.blake2b(b"\x20\0\0\0" + x, digest_size=32).digest()
+    out = blake2b.hprime(100, x)
+    v1 = hashlib.blake2b(b"\x64\0\0\0" + x).digest()
+    v2 = hashlib.blake2b(v1).digest()
+    assert out == v1[:32] + v2[:32] + hashlib.blake2b(v2, digest_size=36).digest()
+
+
+# ---- Argon2 --------------------------------------------------------------
+
+# RFC 9106 5.1-5.3: t=3, m=32, p=4, 32-byte tag, with secret and associated data.
+RFC9106 = {
+    "argon2d": "512b391b6f1162975371d30919734294f868e3be3984f3c1a13a4db9fabe4acb",
+    "argon2i": "c814d9d1dc7f37aa13f0d77f2494bda1c8de6b016dd388d29952a4c4672b6ce8",
+    "argon2id": "0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659",
+}
+
+
+@pytest.mark.parametrize("variant", sorted(RFC9106))
+def test_argon2_rfc9106(variant):
+    got = kdf.argon2(variant, b"\x01" * 32, b"\x02" * 16, 3, 32, 4, 32,
+                     secret=b"\x03" * 8, ad=b"\x04" * 12)
+    assert got.hex() == RFC9106[variant]
+
+
+def _argon2_cli(variant, pw, salt, t, m, p, n):
+    import shutil
+    import subprocess
+    if shutil.which("argon2") is None:
+        pytest.skip("no argon2 CLI (scripts/setup-host.sh installs it)")
+    flag = {"argon2d": "-d", "argon2i": "-i", "argon2id": "-id"}[variant]
+    r = subprocess.run(["argon2", salt, flag, "-t", str(t), "-k", str(m), "-p", str(p),
+                        "-l", str(n), "-r"], input=pw, capture_output=True, check=True)
+    return bytes.fromhex(r.stdout.decode().strip())
+
+
+# Memory sizes that are not multiples of 4p, segments longer than one address
+# block (128) so argon2i/id fetch new addresses, several passes and lanes.
+CLI_CASES = [("argon2id", 1, 64, 1, 32), ("argon2id", 2, 600, 1, 64), ("argon2id", 3, 100, 2, 32),
+             ("argon2i", 2, 1100, 2, 16), ("argon2d", 2, 257, 4, 80), ("argon2id", 1, 96, 4, 32),
+             ("argon2i", 1, 8, 1, 4)]
+
+
+@pytest.mark.parametrize("variant,t,m,p,n", CLI_CASES)
+def test_argon2_vs_cli(variant, t, m, p, n):
+    pw = os.urandom(20)
+    salt = os.urandom(12).hex()
+    assert kdf.argon2(variant, pw, salt.encode(), t, m, p, n) == \
+        _argon2_cli(variant, pw, salt.encode(), t, m, p, n)
+
+
+def test_argon2_over_the_limit_refused_before_allocating(monkeypatch):
+    def no_alloc(n):
+        raise AssertionError("allocated %d bytes" % n)
+    monkeypatch.setattr(kdf, "bytearray", no_alloc, raising=False)
+    with pytest.raises(kdf.KDFMemoryError) as e:
+        kdf.argon2("argon2id", b"pw", b"saltsalt", 4, 65536, 1, 32, limit_kib=16384)
+    assert str(e.value) == "argon2id needs 65536 KiB of memory, the limit is 16384 KiB"
+    assert e.value.errno == 12
+    # Argon2 rounds m down to a multiple of 4p: 1003 KiB with p=2 is 1000 KiB.
+    with pytest.raises(kdf.KDFMemoryError) as e:
+        kdf.argon2("argon2i", b"pw", b"saltsalt", 1, 1003, 2, 32, limit_kib=999)
+    assert "argon2i needs 1000 KiB of memory, the limit is 999 KiB" in str(e.value)
+    # An absurd cost (4 TiB) is refused at once with the default limit.
+    with pytest.raises(kdf.KDFMemoryError):
+        kdf.argon2("argon2id", b"pw", b"saltsalt", 1, 0xFFFFFFF0, 1, 32)
+
+
+def test_argon2_memory_error_becomes_kdf_memory_error(monkeypatch):
+    def fail(n):
+        raise MemoryError
+    monkeypatch.setattr(kdf, "bytearray", fail, raising=False)
+    with pytest.raises(kdf.KDFMemoryError) as e:
+        kdf.argon2("argon2id", b"pw", b"saltsalt", 1, 64, 1, 32, limit_kib=1 << 20)
+    assert "argon2id needs 64 KiB of memory" in str(e.value)
+
+
+def test_argon2_exactly_at_the_limit_runs():
+    assert len(kdf.argon2("argon2id", b"pw", b"saltsalt", 1, 64, 1, 32, limit_kib=64)) == 32
+
+
+@pytest.mark.parametrize("args", [
+    ("argon2x", 1, 64, 1, 32, b"saltsalt"), ("argon2id", 0, 64, 1, 32, b"saltsalt"),
+    ("argon2id", 1, 7, 1, 32, b"saltsalt"), ("argon2id", 1, 64, 0, 32, b"saltsalt"),
+    ("argon2id", 1, 64, 9, 32, b"saltsalt"), ("argon2id", 1, 64, 1, 3, b"saltsalt"),
+    ("argon2id", 1, 64, 1, 32, b"short")])
+def test_argon2_bad_parameters_refused(args):
+    from dmfw.errors import DMError
+    v, t, m, p, n, salt = args
+    with pytest.raises(DMError) as e:
+        kdf.argon2(v, b"pw", salt, t, m, p, n)
+    assert not isinstance(e.value, kdf.KDFMemoryError)
+
+
+def test_memory_limit_like_cryptsetup():
+    gib = 1024 * 1024
+    assert kdf._cryptsetup_limit({"MemTotal": 4 * gib, "MemFree": 3 * gib,
+                                  "SwapTotal": 1}) == 2 * gib
+    # No swap: at most half the free memory.
+    assert kdf._cryptsetup_limit({"MemTotal": 4 * gib, "MemFree": gib // 2}) == gib // 4
+    assert kdf._cryptsetup_limit({"MemTotal": 64 * gib, "MemFree": 60 * gib}) == 4 * gib
+    assert kdf._cryptsetup_limit({"MemTotal": 1000}) == gib
+    assert kdf._cryptsetup_limit({}) == gib
+    assert 0 < kdf.memory_limit_kib() <= 4 * gib
+
+
+def test_memory_limit_from_dmfw_platform(monkeypatch):
+    import sys
+    import types
+    mod = types.ModuleType("dmfw_platform")
+    mod.KDF_MEMORY_KIB = 12345
+    monkeypatch.setitem(sys.modules, "dmfw_platform", mod)
+    assert kdf.memory_limit_kib() == 12345
+
+
+def test_argon2_from_a_real_luks2_keyslot(tmp_path):
+    # cryptsetup writes the keyslot's Argon2 parameters; the derived key for
+    # them must equal libargon2's (the luks tests unlock end to end).
+    import base64
+    import json
+    import shutil
+    import subprocess
+    if shutil.which("cryptsetup") is None:
+        pytest.skip("no cryptsetup")
+    img, key = tmp_path / "v.img", tmp_path / "key"
+    for _ in range(20):     # the CLI takes the salt as an argument: no NUL byte
+        key.write_bytes(os.urandom(32))
+        with open(img, "wb") as f:
+            f.truncate(16 << 20)
+        subprocess.run(["cryptsetup", "luksFormat", "-q", "--type", "luks2", "--pbkdf",
+                        "argon2id", "--pbkdf-memory", "64", "--pbkdf-force-iterations", "4",
+                        "--pbkdf-parallel", "1", "--key-file", str(key), str(img)],
+                       capture_output=True, check=True)
+        meta = json.loads(subprocess.run(["cryptsetup", "luksDump", "--dump-json-metadata",
+                                          str(img)], capture_output=True, check=True).stdout)
+        ks = meta["keyslots"]["0"]
+        salt = base64.b64decode(ks["kdf"]["salt"])
+        if b"\0" not in salt:
+            break
+    k = ks["kdf"]
+    assert (k["type"], k["time"], k["memory"], k["cpus"]) == ("argon2id", 4, 64, 1)
+    pw = key.read_bytes()
+    got = kdf.argon2("argon2id", pw, salt, k["time"], k["memory"], k["cpus"], ks["key_size"])
+    assert got == _argon2_cli("argon2id", pw, salt, k["time"], k["memory"], k["cpus"],
+                              ks["key_size"])

@@ -69,3 +69,102 @@ def _pbkdf2(hash_name, password, salt, iterations, dklen):
         out += acc.to_bytes(hlen, "big")
         i += 1
     return out[:dklen]
+
+
+ARGON2_VARIANTS = ("argon2d", "argon2i", "argon2id")
+# cryptsetup's Argon2 limits (lib/utils_pbkdf.c, crypt_pbkdf_get_limits):
+# at most 4 GiB, and 1 GiB when the RAM size looks bogus.
+ARGON2_MAX_KIB = 4 * 1024 * 1024
+ARGON2_DEFAULT_KIB = 1024 * 1024
+# What the MicroPython heap keeps back for everything else (the block being
+# mixed, the shell, the crypt target's buffers).
+HEAP_MARGIN_KIB = 256
+
+
+def argon2(variant, password, salt, time_cost, memory_kib, parallel, dklen,
+           limit_kib=None, secret=b"", ad=b""):
+    """Argon2 version 0x13 as libargon2 computes it. More memory than
+    `limit_kib` (None: memory_limit_kib()) raises KDFMemoryError before
+    anything is allocated. `secret` and `ad` exist for RFC 9106's vectors;
+    LUKS2 uses neither."""
+    from dmfw.crypto import argon2 as a2
+    if variant not in ARGON2_VARIANTS:
+        raise DMError(EINVAL, "unknown Argon2 variant %s" % variant)
+    # libargon2's own limits (argon2.h): its CLI and cryptsetup refuse these too.
+    if time_cost < 1 or parallel < 1 or parallel > 0xFFFFFF or dklen < 4 \
+            or memory_kib < 8 * parallel or memory_kib > 0xFFFFFFFF or len(salt) < 8:
+        raise DMError(EINVAL, "bad %s parameters (t=%d m=%d p=%d)"
+                      % (variant, time_cost, memory_kib, parallel))
+    need = a2.blocks(memory_kib, parallel)
+    if limit_kib is None:
+        limit_kib = memory_limit_kib()
+    if need > limit_kib:
+        raise KDFMemoryError("%s needs %d KiB of memory, the limit is %d KiB"
+                             % (variant, need, limit_kib))
+    try:
+        memory = bytearray(need * 1024)
+    except MemoryError:
+        raise KDFMemoryError("%s needs %d KiB of memory, only less could be allocated"
+                             % (variant, need))
+    try:
+        return a2.compute(a2.TYPES[variant], bytes(password), bytes(salt), time_cost,
+                          memory_kib, parallel, dklen, memory, bytes(secret), bytes(ad))
+    except MemoryError:
+        raise KDFMemoryError("%s needs %d KiB of memory and more for its work, "
+                             "which could not be allocated" % (variant, need))
+    finally:
+        _wipe(memory)
+
+
+def _wipe(buf):
+    """Zero `buf` in place (the blocks are derived from the passphrase), in
+    chunks so no second buffer of its size is needed."""
+    z = bytes(min(len(buf), 65536))
+    for i in range(0, len(buf), len(z)):
+        n = min(len(z), len(buf) - i)
+        buf[i:i + n] = z[:n] if n < len(z) else z
+
+
+def memory_limit_kib():
+    """The most Argon2 memory (KiB) a keyslot may use here.
+    - A firmware's `dmfw_platform` module may set KDF_MEMORY_KIB.
+    - MicroPython: 3/4 of the free heap after a collection, less a margin for
+      the rest of dmfw (the memory must be one contiguous bytearray).
+    - CPython: as cryptsetup: half the RAM, and without swap at most half the
+      free memory, capped at 4 GiB (1 GiB when the RAM size is bogus)."""
+    from dmfw.boot.handoff import board
+    b = board()
+    v = getattr(b, "KDF_MEMORY_KIB", None) if b is not None else None
+    if v is not None:
+        return int(v)
+    import sys
+    if sys.implementation.name == "micropython":
+        import gc
+        gc.collect()
+        return max(0, gc.mem_free() * 3 // 4 // 1024 - HEAP_MARGIN_KIB)
+    return _cryptsetup_limit(_meminfo())
+
+
+def _meminfo():
+    info = {}
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                k, _, rest = line.partition(":")
+                w = rest.split()
+                if w:
+                    info[k] = int(w[0])
+    except (OSError, ValueError):
+        pass
+    return info
+
+
+def _cryptsetup_limit(info):
+    total = info.get("MemTotal", 0)
+    if total < 128 * 1024 or total > 0xFFFFFFFF:
+        return ARGON2_DEFAULT_KIB
+    kib = total // 2
+    free = info.get("MemFree", 0)
+    if not info.get("SwapTotal", 0) and free > 64 * 1024 and free // 2 < kib:
+        kib = free // 2
+    return min(kib, ARGON2_MAX_KIB)
