@@ -1,5 +1,6 @@
 # The few places where MicroPython and CPython differ, in one module.
 
+import sys
 import time
 
 try:
@@ -43,6 +44,31 @@ def isatty(f):
         return f.isatty()
     except (AttributeError, OSError):
         return False
+
+
+def read_secret_line(f):
+    """A line from `f` with the terminal's echo off where termios exists
+    (CPython, MicroPython unix with the module); the newline is dropped.
+    None at end of input."""
+    old = None
+    try:
+        import termios
+        fd = f.fileno()
+        old = termios.tcgetattr(fd)
+        new = list(old)
+        new[3] = new[3] & ~termios.ECHO
+        termios.tcsetattr(fd, termios.TCSANOW, new)
+    except (ImportError, AttributeError, OSError, ValueError):
+        old = None
+    try:
+        line = f.readline()
+    finally:
+        if old is not None:
+            termios.tcsetattr(fd, termios.TCSANOW, old)
+            sys.stderr.write("\n")
+    if not line:
+        return None
+    return line[:-1] if line[-1:] in ("\n", b"\n") else line
 
 
 def listdir(path):

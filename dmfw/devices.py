@@ -90,14 +90,15 @@ class DeviceRegistry:
             if warn is not None:
                 warn("%s: %s" % (dev.name, e))
 
-    def attach_loop(self, filepath, warn=None):
-        """losetup --find --show -r: the image's loop device, reusing the
-        one it is already on (as `losetup -j` would find it)."""
+    def attach_loop(self, filepath, warn=None, readonly=True):
+        """losetup --find --show [-r]: the image's loop device, reusing the
+        one it is already on (as `losetup -j` would find it). Read-write
+        only when asked (cryptsetup open maps an image read-write)."""
         for d in self.by_name.values():
             if d.major == LOOP_MAJOR and getattr(d, "path", None) == filepath:
                 return d
         n = self.free_minor(LOOP_MAJOR)
-        return self.attach("/dev/loop%d" % n, filepath, readonly=True,
+        return self.attach("/dev/loop%d" % n, filepath, readonly=readonly,
                            devno=(LOOP_MAJOR, n), warn=warn)
 
     def attach_sysfs(self, name, warn=None):
@@ -147,9 +148,10 @@ def resolve(registry, spec, image=None, write=False, warn=None):
     other `/dev/...` path is not ours (in the guest a kernel node such as
     /dev/mapper/x made by the real dmsetup is not a firmware device).
     Anything else is an image file, and `image` says what it becomes:
-    "loop" - attached as the next free loopN, read-only, so a table can name
-    it (veritysetup open, systemd-dissect); "file" - a plain unregistered
-    device (dd, sha256sum, a hash image), opened read-write with `write`;
+    "loop" - attached as the next free loopN, read-only unless `write`, so a
+    table can name it (veritysetup open, systemd-dissect, cryptsetup open);
+    "file" - a plain unregistered device (dd, sha256sum, a hash image),
+    opened read-write with `write`;
     None - refused."""
     dev = registry.find(spec)
     if dev is not None:
@@ -165,7 +167,7 @@ def resolve(registry, spec, image=None, write=False, warn=None):
             raise DMError(ENODEV, "%s: No such device" % spec)
         return dev
     if image == "loop":
-        return registry.attach_loop(spec, warn)
+        return registry.attach_loop(spec, warn, readonly=not write)
     if image != "file":
         raise DMError(ENODEV, "%s: No such device" % spec)
     from dmfw.blockdev import FileDevice

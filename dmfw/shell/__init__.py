@@ -75,6 +75,34 @@ class Shell:
         except OSError:
             raise UsageError("%s: cannot open file" % path)
 
+    # -- secrets (cryptsetup's passphrase prompt)
+    # A platform whose console can read without echo sets `secret_reader`
+    # to a function(prompt) -> bytes or None (end of input); the default
+    # turns echo off on a terminal where termios exists.
+    secret_reader = None
+
+    def interactive(self):
+        """Whether a passphrase prompt has a person behind it (retries)."""
+        from dmfw.compat import isatty
+        return self.stdin_path is None and (self.secret_reader is not None
+                                            or isatty(sys.stdin))
+
+    def read_secret(self, prompt):
+        """One passphrase line, without its newline: from `cmd < FILE`, the
+        platform's reader, or the console. None at end of input."""
+        if self.stdin_path is not None:
+            data = self.read_input(self.stdin_path)
+            return data.split(b"\n")[0]
+        if self.secret_reader is not None:
+            return self.secret_reader(prompt)
+        self.errout.write(prompt)
+        self.flush()
+        from dmfw.compat import read_secret_line
+        line = read_secret_line(sys.stdin)
+        if line is None:
+            return None
+        return line.encode() if isinstance(line, str) else line
+
     # -- disks
     def attach(self, devpath, filepath, readonly=False, devno=None):
         return self.devices.attach(devpath, filepath, readonly, devno, self.error)

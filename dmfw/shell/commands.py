@@ -4,6 +4,7 @@
 COMMANDS = {
     "dmsetup": ("dmfw.shell.dmsetup", "main"),
     "veritysetup": ("dmfw.shell.veritysetup", "main"),
+    "cryptsetup": ("dmfw.shell.cryptsetup", "main"),
     "keyring": ("dmfw.shell.keyring", "cmd_keyring"),
     "keyctl": ("dmfw.shell.keyring", "cmd_keyctl"),
     "ddi": ("dmfw.shell.ddi", "main"),
@@ -44,6 +45,8 @@ COMMANDS = {
 HELP = {
     "dmsetup": "device-mapper control, as Linux dmsetup",
     "veritysetup": "veritysetup format|verify|open|close|status|dump, as cryptsetup's",
+    "cryptsetup": "cryptsetup open|luksOpen|close|status|luksDump|isLuks|luksUUID: "
+                  "LUKS1/LUKS2 and plain dm-crypt, as cryptsetup 2.7's",
     "keyring": "keyring trust CERT | keyring list: trusted certificates for signatures",
     "keyctl": "keyctl padd user|logon DESC @u < FILE: store a user key (signature) or "
               "a logon key (dm-crypt)",
