@@ -77,10 +77,14 @@ class BlockDevice:
         """The byte-granular form of the protocol: the whole sectors that
         cover `n` bytes at `offset` into `block_num`, read into a new buffer;
         returns (first sector, offset of the bytes in it, buffer)."""
+        # Whole logical blocks, as the page cache reads them: a crypt device with
+        # 4096-byte crypto sectors (or verity's data blocks) takes nothing smaller.
+        lbs = self.logical_block_size
         start = (block_num << SECTOR_SHIFT) + offset
-        first = start >> SECTOR_SHIFT
-        skip = start & 511
-        span = (skip + n + 511) & ~511
+        first = (start - start % lbs) >> SECTOR_SHIFT
+        skip = start - (first << SECTOR_SHIFT)
+        span = skip + n
+        span += -span % lbs
         self._check(first, span)
         tmp = bytearray(span)
         self._read(first, memoryview(tmp))

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from shellrun import run
+from shellrun import run, new_shell
 
 il = pytest.importorskip("images.luks")
 pytestmark = pytest.mark.skipif(il.missing_tools() is not None,
@@ -467,3 +467,45 @@ def test_open_refusals_create_nothing(vols, monkeypatch, captured, tmp_path):
     assert dmfw(["open", "--type", "luks1", v["image"], "c4"] + _pw_args(v), d,
                 monkeypatch)[1:] == ("Device %s is not a valid LUKS device.\n" % v["image"], 1)
     assert captured["create"] == [] and captured["logon"] == []
+
+
+@pytest.mark.parametrize("name", _names())
+def test_open_maps_the_plaintext_and_writes_through(vols, name, tmp_path):
+    """The whole chain on the real crypt target: unlock, table, keyring, dm-crypt
+    reads the pattern images/luks.py put there with openssl's AES; a write through
+    the mapping reads back after close and reopen, and the bytes on disk change;
+    close leaves no device and no logon key behind."""
+    import hashlib
+    import shutil
+    d, vs = vols
+    v = vs[name]
+    img = str(tmp_path / "v.img")
+    shutil.copyfile(v["path"], img)
+    hdr = ""
+    if v.get("header_path"):
+        h = str(tmp_path / "v.hdr")
+        shutil.copyfile(v["header_path"], h)
+        hdr = " --header " + h
+    pw = os.path.join(d, v["passphrase_file"])
+    opener = "cryptsetup open --key-file %s%s %s x" % (pw, hdr, img)
+    want = hashlib.sha256(il.pattern(v["data_bytes"])).hexdigest()
+    sh = new_shell()
+    r = run(opener + "\nsha256sum /dev/mapper/x", sh=sh)
+    assert r.status == 0, r
+    assert r.out.split()[0] == want
+    with open(img, "rb") as f:
+        before = f.read()
+    sector = bytearray(v["sector_size"])
+    sector[:13] = b"dmfw-was-here"
+    sh.resolve("/dev/mapper/x", write=True).writeblocks(0, sector)
+    r = run("cryptsetup close x\ndmsetup ls", sh=sh)
+    assert r.status == 0 and "x\t" not in r.out, r
+    from dmfw.keyring import get_keyring
+    assert not get_keyring(sh.dm).logon
+    with open(img, "rb") as f:
+        after = f.read()
+    off = v["data_offset"] if not hdr else 0
+    assert after[off:off + 16] != before[off:off + 16]
+    assert b"dmfw-was-here" not in after
+    r = run(opener + "\nhexdump -C -n 32 /dev/mapper/x\ncryptsetup close x", sh=sh)
+    assert r.status == 0 and "dmfw-was-here" in r.out, r

@@ -220,7 +220,7 @@ def _create(sh, name, uuid, line, readonly, key_desc=None, key=None):
     finally:
         # libcryptsetup drops the key from its keyring once the table has it.
         if kr is not None:
-            kr.unlink_logon(key_desc)
+            kr.unlink(key_desc)
 
 
 def _open_luks(sh, opts, args, want):
