@@ -166,8 +166,8 @@ def test_every_command_prints_its_usage_on_help():
     for name in sorted(COMMANDS):
         if name in ("echo", "true", "false"):
             continue                # shell builtins: bash's ignore --help too
-        # veritysetup's -h is --hash (cryptsetup's popt table): -? there.
-        for flag in ("--help", "-?" if name == "veritysetup" else "-h"):
+        # veritysetup's and cryptsetup's -h is --hash (their popt table): -? there.
+        for flag in ("--help", "-?" if name in ("veritysetup", "cryptsetup") else "-h"):
             r = run("%s %s" % (name, flag))
             assert r.status == 0, (name, flag, r)
             assert "usage" in r.out.lower(), (name, flag, r)
