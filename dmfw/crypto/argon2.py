@@ -15,138 +15,129 @@ from dmfw.crypto.blake2b import digest as _b2b, hprime
 M = 0xFFFFFFFFFFFFFFFF
 TYPES = {"argon2d": 0, "argon2i": 1, "argon2id": 2}
 _Q = "<128Q"
-_ROWS = tuple(tuple(range(16 * i, 16 * i + 16)) for i in range(8))
-_COLS = tuple(tuple(2 * i + o for o in (0, 1, 16, 17, 32, 33, 48, 49, 64, 65, 80, 81,
-                                        96, 97, 112, 113)) for i in range(8))
+# The words of the block in column order, and where each word of the block
+# sits in that order.
+_COLS = tuple(2 * i + o for i in range(8)
+              for o in (0, 1, 16, 17, 32, 33, 48, 49, 64, 65, 80, 81, 96, 97, 112, 113))
+_UNCOLS = tuple(_COLS.index(k) for k in range(128))
 
 
-def _p(q, t):
-    """BLAKE2b's round without message, with Argon2's multiplications (BlaMka),
-    on the 16 words of q at the indices t."""
-    v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15 = [q[i] for i in t]
-    v0 = (v0 + v4 + 2 * (v0 & 0xFFFFFFFF) * (v4 & 0xFFFFFFFF)) & M
+def _p(v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15):
+    """BLAKE2b's round without message, with Argon2's multiplications
+    (BlaMka), on 16 words."""
+    v0 = (v0 + v4 + 2 * (v0 & 0xFFFFFFFF) * (v4 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v12 ^= v0
-    v12 = (v12 >> 32) | ((v12 << 32) & M)
-    v8 = (v8 + v12 + 2 * (v8 & 0xFFFFFFFF) * (v12 & 0xFFFFFFFF)) & M
+    v12 = (v12 >> 32) | ((v12 << 32) & 0xFFFFFFFFFFFFFFFF)
+    v8 = (v8 + v12 + 2 * (v8 & 0xFFFFFFFF) * (v12 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v4 ^= v8
-    v4 = (v4 >> 24) | ((v4 << 40) & M)
-    v0 = (v0 + v4 + 2 * (v0 & 0xFFFFFFFF) * (v4 & 0xFFFFFFFF)) & M
+    v4 = (v4 >> 24) | ((v4 << 40) & 0xFFFFFFFFFFFFFFFF)
+    v0 = (v0 + v4 + 2 * (v0 & 0xFFFFFFFF) * (v4 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v12 ^= v0
-    v12 = (v12 >> 16) | ((v12 << 48) & M)
-    v8 = (v8 + v12 + 2 * (v8 & 0xFFFFFFFF) * (v12 & 0xFFFFFFFF)) & M
+    v12 = (v12 >> 16) | ((v12 << 48) & 0xFFFFFFFFFFFFFFFF)
+    v8 = (v8 + v12 + 2 * (v8 & 0xFFFFFFFF) * (v12 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v4 ^= v8
-    v4 = (v4 >> 63) | ((v4 << 1) & M)
-    v1 = (v1 + v5 + 2 * (v1 & 0xFFFFFFFF) * (v5 & 0xFFFFFFFF)) & M
+    v4 = (v4 >> 63) | ((v4 << 1) & 0xFFFFFFFFFFFFFFFF)
+    v1 = (v1 + v5 + 2 * (v1 & 0xFFFFFFFF) * (v5 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v13 ^= v1
-    v13 = (v13 >> 32) | ((v13 << 32) & M)
-    v9 = (v9 + v13 + 2 * (v9 & 0xFFFFFFFF) * (v13 & 0xFFFFFFFF)) & M
+    v13 = (v13 >> 32) | ((v13 << 32) & 0xFFFFFFFFFFFFFFFF)
+    v9 = (v9 + v13 + 2 * (v9 & 0xFFFFFFFF) * (v13 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v5 ^= v9
-    v5 = (v5 >> 24) | ((v5 << 40) & M)
-    v1 = (v1 + v5 + 2 * (v1 & 0xFFFFFFFF) * (v5 & 0xFFFFFFFF)) & M
+    v5 = (v5 >> 24) | ((v5 << 40) & 0xFFFFFFFFFFFFFFFF)
+    v1 = (v1 + v5 + 2 * (v1 & 0xFFFFFFFF) * (v5 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v13 ^= v1
-    v13 = (v13 >> 16) | ((v13 << 48) & M)
-    v9 = (v9 + v13 + 2 * (v9 & 0xFFFFFFFF) * (v13 & 0xFFFFFFFF)) & M
+    v13 = (v13 >> 16) | ((v13 << 48) & 0xFFFFFFFFFFFFFFFF)
+    v9 = (v9 + v13 + 2 * (v9 & 0xFFFFFFFF) * (v13 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v5 ^= v9
-    v5 = (v5 >> 63) | ((v5 << 1) & M)
-    v2 = (v2 + v6 + 2 * (v2 & 0xFFFFFFFF) * (v6 & 0xFFFFFFFF)) & M
+    v5 = (v5 >> 63) | ((v5 << 1) & 0xFFFFFFFFFFFFFFFF)
+    v2 = (v2 + v6 + 2 * (v2 & 0xFFFFFFFF) * (v6 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v14 ^= v2
-    v14 = (v14 >> 32) | ((v14 << 32) & M)
-    v10 = (v10 + v14 + 2 * (v10 & 0xFFFFFFFF) * (v14 & 0xFFFFFFFF)) & M
+    v14 = (v14 >> 32) | ((v14 << 32) & 0xFFFFFFFFFFFFFFFF)
+    v10 = (v10 + v14 + 2 * (v10 & 0xFFFFFFFF) * (v14 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v6 ^= v10
-    v6 = (v6 >> 24) | ((v6 << 40) & M)
-    v2 = (v2 + v6 + 2 * (v2 & 0xFFFFFFFF) * (v6 & 0xFFFFFFFF)) & M
+    v6 = (v6 >> 24) | ((v6 << 40) & 0xFFFFFFFFFFFFFFFF)
+    v2 = (v2 + v6 + 2 * (v2 & 0xFFFFFFFF) * (v6 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v14 ^= v2
-    v14 = (v14 >> 16) | ((v14 << 48) & M)
-    v10 = (v10 + v14 + 2 * (v10 & 0xFFFFFFFF) * (v14 & 0xFFFFFFFF)) & M
+    v14 = (v14 >> 16) | ((v14 << 48) & 0xFFFFFFFFFFFFFFFF)
+    v10 = (v10 + v14 + 2 * (v10 & 0xFFFFFFFF) * (v14 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v6 ^= v10
-    v6 = (v6 >> 63) | ((v6 << 1) & M)
-    v3 = (v3 + v7 + 2 * (v3 & 0xFFFFFFFF) * (v7 & 0xFFFFFFFF)) & M
+    v6 = (v6 >> 63) | ((v6 << 1) & 0xFFFFFFFFFFFFFFFF)
+    v3 = (v3 + v7 + 2 * (v3 & 0xFFFFFFFF) * (v7 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v15 ^= v3
-    v15 = (v15 >> 32) | ((v15 << 32) & M)
-    v11 = (v11 + v15 + 2 * (v11 & 0xFFFFFFFF) * (v15 & 0xFFFFFFFF)) & M
+    v15 = (v15 >> 32) | ((v15 << 32) & 0xFFFFFFFFFFFFFFFF)
+    v11 = (v11 + v15 + 2 * (v11 & 0xFFFFFFFF) * (v15 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v7 ^= v11
-    v7 = (v7 >> 24) | ((v7 << 40) & M)
-    v3 = (v3 + v7 + 2 * (v3 & 0xFFFFFFFF) * (v7 & 0xFFFFFFFF)) & M
+    v7 = (v7 >> 24) | ((v7 << 40) & 0xFFFFFFFFFFFFFFFF)
+    v3 = (v3 + v7 + 2 * (v3 & 0xFFFFFFFF) * (v7 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v15 ^= v3
-    v15 = (v15 >> 16) | ((v15 << 48) & M)
-    v11 = (v11 + v15 + 2 * (v11 & 0xFFFFFFFF) * (v15 & 0xFFFFFFFF)) & M
+    v15 = (v15 >> 16) | ((v15 << 48) & 0xFFFFFFFFFFFFFFFF)
+    v11 = (v11 + v15 + 2 * (v11 & 0xFFFFFFFF) * (v15 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v7 ^= v11
-    v7 = (v7 >> 63) | ((v7 << 1) & M)
-    v0 = (v0 + v5 + 2 * (v0 & 0xFFFFFFFF) * (v5 & 0xFFFFFFFF)) & M
+    v7 = (v7 >> 63) | ((v7 << 1) & 0xFFFFFFFFFFFFFFFF)
+    v0 = (v0 + v5 + 2 * (v0 & 0xFFFFFFFF) * (v5 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v15 ^= v0
-    v15 = (v15 >> 32) | ((v15 << 32) & M)
-    v10 = (v10 + v15 + 2 * (v10 & 0xFFFFFFFF) * (v15 & 0xFFFFFFFF)) & M
+    v15 = (v15 >> 32) | ((v15 << 32) & 0xFFFFFFFFFFFFFFFF)
+    v10 = (v10 + v15 + 2 * (v10 & 0xFFFFFFFF) * (v15 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v5 ^= v10
-    v5 = (v5 >> 24) | ((v5 << 40) & M)
-    v0 = (v0 + v5 + 2 * (v0 & 0xFFFFFFFF) * (v5 & 0xFFFFFFFF)) & M
+    v5 = (v5 >> 24) | ((v5 << 40) & 0xFFFFFFFFFFFFFFFF)
+    v0 = (v0 + v5 + 2 * (v0 & 0xFFFFFFFF) * (v5 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v15 ^= v0
-    v15 = (v15 >> 16) | ((v15 << 48) & M)
-    v10 = (v10 + v15 + 2 * (v10 & 0xFFFFFFFF) * (v15 & 0xFFFFFFFF)) & M
+    v15 = (v15 >> 16) | ((v15 << 48) & 0xFFFFFFFFFFFFFFFF)
+    v10 = (v10 + v15 + 2 * (v10 & 0xFFFFFFFF) * (v15 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v5 ^= v10
-    v5 = (v5 >> 63) | ((v5 << 1) & M)
-    v1 = (v1 + v6 + 2 * (v1 & 0xFFFFFFFF) * (v6 & 0xFFFFFFFF)) & M
+    v5 = (v5 >> 63) | ((v5 << 1) & 0xFFFFFFFFFFFFFFFF)
+    v1 = (v1 + v6 + 2 * (v1 & 0xFFFFFFFF) * (v6 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v12 ^= v1
-    v12 = (v12 >> 32) | ((v12 << 32) & M)
-    v11 = (v11 + v12 + 2 * (v11 & 0xFFFFFFFF) * (v12 & 0xFFFFFFFF)) & M
+    v12 = (v12 >> 32) | ((v12 << 32) & 0xFFFFFFFFFFFFFFFF)
+    v11 = (v11 + v12 + 2 * (v11 & 0xFFFFFFFF) * (v12 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v6 ^= v11
-    v6 = (v6 >> 24) | ((v6 << 40) & M)
-    v1 = (v1 + v6 + 2 * (v1 & 0xFFFFFFFF) * (v6 & 0xFFFFFFFF)) & M
+    v6 = (v6 >> 24) | ((v6 << 40) & 0xFFFFFFFFFFFFFFFF)
+    v1 = (v1 + v6 + 2 * (v1 & 0xFFFFFFFF) * (v6 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v12 ^= v1
-    v12 = (v12 >> 16) | ((v12 << 48) & M)
-    v11 = (v11 + v12 + 2 * (v11 & 0xFFFFFFFF) * (v12 & 0xFFFFFFFF)) & M
+    v12 = (v12 >> 16) | ((v12 << 48) & 0xFFFFFFFFFFFFFFFF)
+    v11 = (v11 + v12 + 2 * (v11 & 0xFFFFFFFF) * (v12 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v6 ^= v11
-    v6 = (v6 >> 63) | ((v6 << 1) & M)
-    v2 = (v2 + v7 + 2 * (v2 & 0xFFFFFFFF) * (v7 & 0xFFFFFFFF)) & M
+    v6 = (v6 >> 63) | ((v6 << 1) & 0xFFFFFFFFFFFFFFFF)
+    v2 = (v2 + v7 + 2 * (v2 & 0xFFFFFFFF) * (v7 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v13 ^= v2
-    v13 = (v13 >> 32) | ((v13 << 32) & M)
-    v8 = (v8 + v13 + 2 * (v8 & 0xFFFFFFFF) * (v13 & 0xFFFFFFFF)) & M
+    v13 = (v13 >> 32) | ((v13 << 32) & 0xFFFFFFFFFFFFFFFF)
+    v8 = (v8 + v13 + 2 * (v8 & 0xFFFFFFFF) * (v13 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v7 ^= v8
-    v7 = (v7 >> 24) | ((v7 << 40) & M)
-    v2 = (v2 + v7 + 2 * (v2 & 0xFFFFFFFF) * (v7 & 0xFFFFFFFF)) & M
+    v7 = (v7 >> 24) | ((v7 << 40) & 0xFFFFFFFFFFFFFFFF)
+    v2 = (v2 + v7 + 2 * (v2 & 0xFFFFFFFF) * (v7 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v13 ^= v2
-    v13 = (v13 >> 16) | ((v13 << 48) & M)
-    v8 = (v8 + v13 + 2 * (v8 & 0xFFFFFFFF) * (v13 & 0xFFFFFFFF)) & M
+    v13 = (v13 >> 16) | ((v13 << 48) & 0xFFFFFFFFFFFFFFFF)
+    v8 = (v8 + v13 + 2 * (v8 & 0xFFFFFFFF) * (v13 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v7 ^= v8
-    v7 = (v7 >> 63) | ((v7 << 1) & M)
-    v3 = (v3 + v4 + 2 * (v3 & 0xFFFFFFFF) * (v4 & 0xFFFFFFFF)) & M
+    v7 = (v7 >> 63) | ((v7 << 1) & 0xFFFFFFFFFFFFFFFF)
+    v3 = (v3 + v4 + 2 * (v3 & 0xFFFFFFFF) * (v4 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v14 ^= v3
-    v14 = (v14 >> 32) | ((v14 << 32) & M)
-    v9 = (v9 + v14 + 2 * (v9 & 0xFFFFFFFF) * (v14 & 0xFFFFFFFF)) & M
+    v14 = (v14 >> 32) | ((v14 << 32) & 0xFFFFFFFFFFFFFFFF)
+    v9 = (v9 + v14 + 2 * (v9 & 0xFFFFFFFF) * (v14 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v4 ^= v9
-    v4 = (v4 >> 24) | ((v4 << 40) & M)
-    v3 = (v3 + v4 + 2 * (v3 & 0xFFFFFFFF) * (v4 & 0xFFFFFFFF)) & M
+    v4 = (v4 >> 24) | ((v4 << 40) & 0xFFFFFFFFFFFFFFFF)
+    v3 = (v3 + v4 + 2 * (v3 & 0xFFFFFFFF) * (v4 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v14 ^= v3
-    v14 = (v14 >> 16) | ((v14 << 48) & M)
-    v9 = (v9 + v14 + 2 * (v9 & 0xFFFFFFFF) * (v14 & 0xFFFFFFFF)) & M
+    v14 = (v14 >> 16) | ((v14 << 48) & 0xFFFFFFFFFFFFFFFF)
+    v9 = (v9 + v14 + 2 * (v9 & 0xFFFFFFFF) * (v14 & 0xFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
     v4 ^= v9
-    v4 = (v4 >> 63) | ((v4 << 1) & M)
-    q[t[0]] = v0
-    q[t[1]] = v1
-    q[t[2]] = v2
-    q[t[3]] = v3
-    q[t[4]] = v4
-    q[t[5]] = v5
-    q[t[6]] = v6
-    q[t[7]] = v7
-    q[t[8]] = v8
-    q[t[9]] = v9
-    q[t[10]] = v10
-    q[t[11]] = v11
-    q[t[12]] = v12
-    q[t[13]] = v13
-    q[t[14]] = v14
-    q[t[15]] = v15
+    v4 = (v4 >> 63) | ((v4 << 1) & 0xFFFFFFFFFFFFFFFF)
+    return (v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15)
 
 
 def _g(x, y):
-    """Argon2's compression G(X, Y) on two blocks of 128 words."""
+    """Argon2's compression G(X, Y) on two blocks of 128 words: P on each row
+    of 16 words, then on each column (word pairs 2i, 2i+1 of every row). The
+    columns are gathered and scattered with one index list each, since
+    MicroPython cannot assign to strided slices."""
     r = [a ^ b for a, b in zip(x, y)]
-    q = list(r)
-    for t in _ROWS:
-        _p(q, t)
-    for t in _COLS:
-        _p(q, t)
-    return [a ^ b for a, b in zip(q, r)]
+    q = []
+    for i in range(0, 128, 16):
+        q += _p(*r[i:i + 16])
+    q = [q[k] for k in _COLS]
+    c = []
+    for i in range(0, 128, 16):
+        c += _p(*q[i:i + 16])
+    return [c[k] ^ rk for k, rk in zip(_UNCOLS, r)]
 
 
 def blocks(m, p):
