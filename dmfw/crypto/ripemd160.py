@@ -4,6 +4,8 @@
 
 import struct
 
+from dmfw.crypto.mdhash import MDHash
+
 _M = 0xFFFFFFFF
 
 _RL = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
@@ -69,44 +71,14 @@ def _compress(h, block):
             (h[4] + al + br) & M, (h[0] + bl + cr) & M)
 
 
-class ripemd160:
+class ripemd160(MDHash):
     digest_size = 20
     block_size = 64
     name = "ripemd160"
-
-    def __init__(self, data=None):
-        self._h = (0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0)
-        self._buf = b""
-        self._len = 0
-        if data is not None:
-            self.update(data)
-
-    def update(self, data):
-        data = bytes(data)
-        self._len += len(data)
-        buf = self._buf + data
-        n = len(buf) & ~63
-        h = self._h
-        for i in range(0, n, 64):
-            h = _compress(h, buf[i:i + 64])
-        self._h = h
-        self._buf = buf[n:]
-
-    def copy(self):
-        c = ripemd160()
-        c._h = self._h
-        c._buf = self._buf
-        c._len = self._len
-        return c
+    _iv = (0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0)
+    _compress = staticmethod(_compress)
 
     def digest(self):
         pad = b"\x80" + bytes((55 - self._len) % 64)
         tail = self._buf + pad + struct.pack("<Q", (self._len * 8) & 0xFFFFFFFFFFFFFFFF)
-        h = self._h
-        for i in range(0, len(tail), 64):
-            h = _compress(h, tail[i:i + 64])
-        return struct.pack("<5I", *h)
-
-    def hexdigest(self):
-        import binascii
-        return binascii.hexlify(self.digest()).decode()
+        return struct.pack("<5I", *self._blocks(self._h, tail))

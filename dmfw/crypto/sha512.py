@@ -4,6 +4,8 @@
 
 import struct
 
+from dmfw.crypto.mdhash import MDHash
+
 _M = 0xFFFFFFFFFFFFFFFF
 
 _K = (
@@ -66,46 +68,17 @@ def _compress(h, block):
     return [(x + y) & M for x, y in zip(h, (a, b, c, d, e, f, g, hh))]
 
 
-class sha512:
+class sha512(MDHash):
     digest_size = 64
     block_size = 128
     _iv = _IV512
-
-    def __init__(self, data=None):
-        self._h = list(self._iv)
-        self._buf = b""
-        self._len = 0
-        if data is not None:
-            self.update(data)
-
-    def update(self, data):
-        data = bytes(data)
-        self._len += len(data)
-        buf = self._buf + data
-        n = len(buf) & ~127
-        for i in range(0, n, 128):
-            self._h = _compress(self._h, buf[i:i + 128])
-        self._buf = buf[n:]
-
-    def copy(self):
-        c = self.__class__()
-        c._h = list(self._h)
-        c._buf = self._buf
-        c._len = self._len
-        return c
+    _compress = staticmethod(_compress)
 
     def digest(self):
         bits = self._len * 8
         pad = b"\x80" + bytes((111 - self._len) % 128)
         tail = self._buf + pad + struct.pack(">QQ", bits >> 64, bits & _M)
-        h = self._h
-        for i in range(0, len(tail), 128):
-            h = _compress(h, tail[i:i + 128])
-        return struct.pack(">8Q", *h)[:self.digest_size]
-
-    def hexdigest(self):
-        import binascii
-        return binascii.hexlify(self.digest()).decode()
+        return struct.pack(">8Q", *self._blocks(self._h, tail))[:self.digest_size]
 
 
 class sha384(sha512):

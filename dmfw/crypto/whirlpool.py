@@ -5,6 +5,8 @@
 
 import struct
 
+from dmfw.crypto.mdhash import MDHash
+
 _T = None   # (C0..C7, round constants)
 
 
@@ -80,35 +82,12 @@ def _compress(h, block):
     return [h[i] ^ st[i] ^ m[i] for i in range(8)]
 
 
-class whirlpool:
+class whirlpool(MDHash):
     digest_size = 64
     block_size = 64
     name = "whirlpool"
-
-    def __init__(self, data=None):
-        self._h = [0] * 8
-        self._buf = b""
-        self._len = 0
-        if data is not None:
-            self.update(data)
-
-    def update(self, data):
-        data = bytes(data)
-        self._len += len(data)
-        buf = self._buf + data
-        n = len(buf) & ~63
-        h = self._h
-        for i in range(0, n, 64):
-            h = _compress(h, buf[i:i + 64])
-        self._h = h
-        self._buf = buf[n:]
-
-    def copy(self):
-        c = whirlpool()
-        c._h = list(self._h)
-        c._buf = self._buf
-        c._len = self._len
-        return c
+    _iv = (0,) * 8
+    _compress = staticmethod(_compress)
 
     def digest(self):
         # 0x80, zeros up to 32 bytes short of a block, then the 256-bit bit length.
@@ -116,11 +95,4 @@ class whirlpool:
         bits = self._len * 8
         tail = (self._buf + pad + bytes(16)
                 + struct.pack(">QQ", bits >> 64, bits & 0xFFFFFFFFFFFFFFFF))
-        h = self._h
-        for i in range(0, len(tail), 64):
-            h = _compress(h, tail[i:i + 64])
-        return struct.pack(">8Q", *h)
-
-    def hexdigest(self):
-        import binascii
-        return binascii.hexlify(self.digest()).decode()
+        return struct.pack(">8Q", *self._blocks(self._h, tail))
