@@ -60,6 +60,7 @@ MINIMAL = (
     "shell/__init__.py",
     "shell/builtins.py",
     "shell/commands.py",
+    "shell/cryptcommon.py",
     "shell/dmsetup.py",
     "shell/dmsetup_tree.py",
     "shell/keyring.py",

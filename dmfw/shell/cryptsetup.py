@@ -10,6 +10,7 @@ import binascii
 from dmfw.errors import DMError, UsageError, EINVAL, EPERM, ENOMEM, ENODEV, \
     EBUSY, ENOENT
 from dmfw.shell.options import getopt
+from dmfw.shell.cryptcommon import Fail, dm_create
 
 VERSION = "cryptsetup 2.7.5"
 # popt's usage starts so; the option list that follows it is not copied.
@@ -42,13 +43,6 @@ _WHY = {1: "wrong or missing parameters", 2: "no permission or bad passphrase",
         5: "device already exists or device is busy"}
 KEYFILE_MAX = 8192 * 1024
 PASSPHRASE_MAX = 512
-
-
-class Fail(DMError):
-    def __init__(self, errno, lines=(), usage=False):
-        DMError.__init__(self, errno, "; ".join(lines) or None)
-        self.lines = list(lines)
-        self.usage = usage
 
 
 # Numeric options: popt refuses a bad value before any action runs.
@@ -203,20 +197,13 @@ def _check_cipher(spec):
 
 
 def _create(sh, name, uuid, line, readonly, key_desc=None, key=None):
-    from dmfw.devices import DM_MAJOR
     kr = None
     if key_desc is not None:
         from dmfw.keyring import get_keyring
         kr = get_keyring(sh.dm)
         kr.add_logon_key(key_desc, key)
-    minor = sh.devices.free_minor(DM_MAJOR)
     try:
-        sh.dm.create(name, uuid=uuid, table=line, readonly=readonly)
-    except DMError as e:
-        from dmfw.errors import strerror
-        raise Fail(EINVAL, ["device-mapper: table: %s" % e.msg,
-                            "device-mapper: reload ioctl on %s (%d:%d) failed: %s"
-                            % (name, DM_MAJOR, minor, strerror(e.errno))])
+        dm_create(sh, name, uuid, line, readonly)
     finally:
         # libcryptsetup drops the key from its keyring once the table has it.
         if kr is not None:

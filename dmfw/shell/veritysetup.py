@@ -16,6 +16,7 @@ from dmfw.verity import superblock as sbmod
 from dmfw.verity.tree import build, verify, VerifyFailed
 from dmfw.verity import params
 from dmfw.shell.options import getopt
+from dmfw.shell.cryptcommon import Fail, dm_create
 from dmfw.verity.params import table_line
 from dmfw.crypto.hashes import DIGEST_SIZE
 
@@ -113,14 +114,6 @@ _EXIT = {EINVAL: 1, EPERM: 2, ENOMEM: 3, ENODEV: 4, EBUSY: 5}
 _WHY = {1: "wrong or missing parameters", 2: "no permission or bad passphrase",
         3: "out of memory", 4: "wrong device or file specified",
         5: "device already exists or device is busy"}
-
-
-class Fail(DMError):
-    """A veritysetup failure: errno plus the lines cryptsetup prints."""
-
-    def __init__(self, errno, lines=()):
-        DMError.__init__(self, errno, "; ".join(lines) or None)
-        self.lines = list(lines)
 
 
 def _parse(argv):
@@ -479,16 +472,8 @@ def action_open(sh, opts, args):
     line = table_line(p, data_dev, hash_dev, root, _flags(opts), sig_desc)
     uuid = "CRYPT-VERITY-%s%s%s" % (p.uuid.replace("-", "") if p.uuid else "",
                                     "-" if p.uuid else "", name)
-    from dmfw.devices import DM_MAJOR
-    minor = sh.devices.free_minor(DM_MAJOR)
     try:
-        md = sh.dm.create(name, uuid=uuid, table=line, readonly=True)
-    except DMError as e:
-        # What the kernel logs, then what libdevmapper prints.
-        from dmfw.errors import strerror
-        raise Fail(EINVAL, ["device-mapper: table: %s" % e.msg,
-                            "device-mapper: reload ioctl on %s (%d:%d) failed: %s"
-                            % (name, DM_MAJOR, minor, strerror(e.errno))])
+        md = dm_create(sh, name, uuid, line, True)
     finally:
         if sig_desc is not None:
             kr.unlink(sig_desc)
