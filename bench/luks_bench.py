@@ -8,7 +8,12 @@ cryptsetup (small files, forced KDF costs).
 - with --mpy: the same command under the MicroPython unix port (one process
   each, its start-up measured apart and subtracted).
 
-    python3 -m bench.luks_bench [--quick] [--mpy]
+- with --mpy: also the largest Argon2id memory cost (t=4, p=1) MicroPython
+  unlocks in 30 s within a heap of --heap=N MiB (default 32, the bare-metal
+  firmware's): costs double from 1 MiB, then the step between the last that
+  passed and the first that did not is halved twice.
+
+    python3 -m bench.luks_bench [--quick] [--mpy [--heap=MIB]]
 """
 
 import os
@@ -58,16 +63,23 @@ def main(flags=()):
             f.write(b"bench passphrase")
         from tests.shellrun import new_shell, micropython
         mpy = micropython() if "--mpy" in flags else None
+        heap = 32
+        for a in flags:
+            if a.startswith("--heap="):
+                heap = int(a[7:])
         if mpy:
             env = dict(os.environ, MICROPYPATH=ROOT)
 
-            def mp(script):
+            def mp(script, heap_mib=64):
                 t0 = time.perf_counter()
-                subprocess.run([mpy, "-X", "heapsize=64M", "-m", "dmfw", "shell"],
-                               input=script + "\n", text=True, capture_output=True,
-                               env=env, cwd=ROOT, check=True)
-                return time.perf_counter() - t0
-            start = min(mp("true") for _ in range(reps))
+                r = subprocess.run([mpy, "-X", "heapsize=%dM" % heap_mib, "-m", "dmfw",
+                                    "shell"], input=script + "; echo rc=$?\n", text=True,
+                                   capture_output=True, env=env, cwd=ROOT, check=True)
+                dt = time.perf_counter() - t0
+                if "rc=0" not in r.stdout:
+                    return None, r.stdout + r.stderr
+                return dt, r.stdout
+            start = min(mp("true")[0] for _ in range(reps))
         print("%-26s %10s %10s %7s%s" % ("KDF", "cryptsetup", "dmfw", "ratio",
                                          "   dmfw-mpy  ratio" if mpy else ""))
         for i, (label, args) in enumerate(SETTINGS):
@@ -87,13 +99,64 @@ def main(flags=()):
             t_us, _ = best(ours, reps)
             line = "%-26s %9.3fs %9.3fs %7.1f" % (label, t_ref, t_us, t_us / t_ref)
             if mpy:
-                t_mp = min(mp("cryptsetup open --test-passphrase --key-file %s %s"
-                              % (pw, img)) for _ in range(1)) - start
+                t_mp, out = mp("cryptsetup open --test-passphrase --key-file %s %s"
+                               % (pw, img))
+                if t_mp is None:
+                    raise RuntimeError("dmfw (MicroPython) unlock failed: %s" % out)
+                t_mp -= start
                 line += "   %8.2fs %6.1f" % (t_mp, t_mp / t_ref)
             print(line, flush=True)
+            os.unlink(img)
+        if mpy:
+            _largest_argon2(tmp, pw, lambda img: mp(
+                "cryptsetup open --test-passphrase --key-file %s %s" % (pw, img), heap),
+                start, heap)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def _largest_argon2(tmp, pw, unlock, start, heap, budget=30.0):
+    """Print each Argon2id cost tried under MicroPython and the largest that
+    unlocks within `budget` seconds (start-up subtracted) and the heap; a cost
+    over the heap's limit is refused by dmfw with a message, never a crash."""
+    def attempt(kib):
+        img = _make(tmp, 99, ["--type", "luks2", "--pbkdf", "argon2id", "--pbkdf-memory",
+                              str(kib), "--pbkdf-force-iterations", "4",
+                              "--pbkdf-parallel", "1"])
+        try:
+            t, out = unlock(img)
+        finally:
+            os.unlink(img)
+        if t is None:
+            why = [w for w in out.splitlines() if "memory" in w.lower()] or ["unlock failed"]
+            print("  argon2id m=%6d KiB t=4: refused (%s)" % (kib, why[0].strip()),
+                  flush=True)
+            return False
+        t -= start
+        print("  argon2id m=%6d KiB t=4: %6.2fs%s" % (kib, t, "" if t <= budget else
+                                                       " (over %ds)" % budget), flush=True)
+        return t <= budget
+    print("largest Argon2id cost MicroPython unlocks in %ds with a %d MiB heap:"
+          % (budget, heap))
+    good, bad = 0, None
+    kib = 1024
+    while bad is None and kib <= (heap << 10):
+        if attempt(kib):
+            good, kib = kib, kib * 2
+        else:
+            bad = kib
+    if bad is None:
+        bad = kib
+    for _ in range(2):
+        mid = (good + bad) // 2 // 1024 * 1024
+        if mid in (good, bad) or not good:
+            break
+        if attempt(mid):
+            good = mid
+        else:
+            bad = mid
+    print("  largest: %s" % ("%d KiB" % good if good else "none (1 MiB fails)"), flush=True)
 
 
 if __name__ == "__main__":
