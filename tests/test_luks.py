@@ -455,6 +455,79 @@ def test_plain_open_uses_cryptsetup_27_defaults(vols, monkeypatch, captured, tmp
                                       False)
 
 
+# cryptsetup 2.7.5's src/cryptsetup.c action_open_plain: the warnings it prints for its
+# changed defaults (stderr, even with -q), a key file never hashed (--hash ignored, with a
+# warning unless -q), --keyfile-size ignored for an unhashed key file, --hash plain as
+# "no hash"; lib/utils_crypt.c's crypt_parse_name_and_mode completes a short --cipher.
+W_CIPHER = ("WARNING: Using default options for cipher (%s, key size %d bits) that could be "
+            "incompatible with older versions.\n")
+W_HASH = ("WARNING: Using default options for hash (sha256) that could be incompatible with "
+          "older versions.\n")
+W_ALWAYS = ("For plain mode, always use options --cipher, --key-size and if no keyfile is "
+            "used, then also --hash.\n")
+
+
+def test_plain_open_warnings_and_key_file_rules_of_cryptsetup_27(vols, monkeypatch, captured,
+                                                                 tmp_path):
+    d, vs = vols
+    v = vs["l1-sha1"]
+    size = os.path.getsize(v["path"]) // 512
+    monkeypatch.chdir(d)
+    pw = tmp_path / "pw"
+    pw.write_bytes(b"typed\n")
+    kf = tmp_path / "kf"
+    kf.write_bytes(bytes(range(100)))
+    img = v["image"]
+
+    def table(name):
+        return [c[2] for c in captured["create"] if c[0] == name][-1]
+
+    r = run("cryptsetup open --type plain %s t1 < %s" % (img, pw))
+    assert (r.status, r.out, r.err) == (0, "", W_CIPHER % ("aes-xts-plain64", 256) + W_HASH
+                                        + W_ALWAYS)
+    # Cipher and size given, no hash: only the hash warning.
+    r = run("cryptsetup open --type plain -c aes-xts-plain64 -s 256 %s t2 < %s" % (img, pw))
+    assert (r.status, r.err) == (0, W_HASH + W_ALWAYS)
+    # A key file: no hash warning; --hash is ignored (and said so on stdout, not with -q).
+    r = run("cryptsetup open --type plain -s 256 --hash sha512 -d %s %s t3" % (kf, img))
+    assert (r.status, r.err) == (0, W_CIPHER % ("aes-xts-plain64", 256) + W_ALWAYS)
+    assert r.out == "WARNING: The --hash parameter is being ignored in plain mode with keyfile " \
+                    "specified.\n"
+    assert table("t3") == "0 %d crypt aes-xts-plain64 %s 0 7:0 0" % (size, bytes(range(32)).hex())
+    r = run("cryptsetup open -q --type plain -c aes-xts-plain64 -s 256 --hash sha512 "
+            "--keyfile-offset 5 -d %s %s t4" % (kf, img))
+    assert (r.status, r.out, r.err) == (0, "", "")
+    assert table("t4").split()[4] == bytes(range(5, 37)).hex()
+    # --keyfile-size cannot shorten the key read from a key file.
+    r = run("cryptsetup open --type plain -c aes-xts-plain64 -s 512 -l 8 -d %s %s t5"
+            % (kf, img))
+    assert r.status == 0 and r.out == ("WARNING: The --keyfile-size option is being ignored, "
+                                       "the read size is the same as the encryption key size.\n")
+    assert table("t5").split()[4] == bytes(range(64)).hex()
+    # A key file shorter than the key: nothing created.
+    short = tmp_path / "short"
+    short.write_bytes(b"x" * 20)
+    n = len(captured["create"])
+    r = run("cryptsetup open --type plain -c aes-xts-plain64 -s 256 -d %s %s t6" % (short, img))
+    assert (r.status, r.err.splitlines()[-1]) == (1, "Cannot read requested amount of data.")
+    assert len(captured["create"]) == n
+    # --hash plain: the typed passphrase itself, padded with zeros to the key size.
+    r = run("cryptsetup open --type plain -c aes-cbc-plain -s 128 --hash plain %s t7 < %s"
+            % (img, pw))
+    assert (r.status, r.err) == (0, "")
+    assert table("t7") == "0 %d crypt aes-cbc-plain %s 0 7:0 0" % (
+        size, (b"typed" + bytes(11)).hex())
+    # Short cipher names completed as libcryptsetup completes them.
+    for spec, full in (("aes-plain", "aes-cbc-plain"), ("aes", "aes-cbc-plain")):
+        r = run("cryptsetup open --type plain -c %s -s 256 --hash sha256 %s t8%s < %s"
+                % (spec, img, spec[-1], pw))
+        assert r.status == 0, r
+        assert table("t8" + spec[-1]).split()[3] == full
+    r = run("cryptsetup open --type plain -c 'capi:xts(aes)-plain64' -s 256 --hash sha256 "
+            "%s t9 < %s" % (img, pw))
+    assert r.status == 0 and table("t9").split()[3] == "capi:xts(aes)-plain64"
+
+
 def test_open_refusals_create_nothing(vols, monkeypatch, captured, tmp_path):
     d, vs = vols
     v = vs["l2-pbkdf2-512"]

@@ -10,6 +10,27 @@ KEY_BITS = 256
 HASH = "sha256"
 
 
+def name_and_mode(spec):
+    """(cipher, mode) as libcryptsetup's crypt_parse_name_and_mode splits a
+    --cipher: "aes-plain" is aes with cbc-plain, a bare "aes" is cbc-plain too,
+    "null" is cipher_null-ecb, a bare capi: cipher has no mode; None for what
+    it cannot split (a capi: mode naming a driver with a dash)."""
+    cipher, dash, mode = spec.partition("-")
+    if dash and cipher and mode:
+        if cipher.startswith("capi:"):
+            return None if ")" in mode else (cipher, mode)
+        return cipher, "cbc-plain" if mode == "plain" else mode
+    if spec in ("null", "cipher_null"):
+        return "cipher_null", "ecb"
+    if cipher:
+        return cipher, "" if cipher.startswith("capi:") else "cbc-plain"
+    return None
+
+
+def table_spec(cipher, mode):
+    return cipher + "-" + mode if mode else cipher
+
+
 def hash_key(hash_name, passphrase, key_len):
     """A bytearray key of `key_len` bytes; ValueError for an unknown hash."""
     from dmfw.crypto import hashes

@@ -304,16 +304,44 @@ def _open_plain(sh, opts, args):
     if len(args) < 2:
         raise Fail(EINVAL, ["Command requires device and mapped name as arguments."])
     path, name = args[0], args[1]
-    if sh.dm.find(name) is not None:
-        raise Fail(EBUSY, ["Device %s already exists." % name])
-    spec = opts.get("--cipher", plain.CIPHER)
-    _check_cipher(spec)
+    parts = plain.name_and_mode(opts.get("--cipher", plain.CIPHER))
+    if parts is None:
+        raise Fail(EINVAL, ["No known cipher specification pattern detected."])
+    spec = plain.table_spec(*parts)
     bits = _num(opts, "--key-size", plain.KEY_BITS)
     if bits % 8 or not bits:
         raise Fail(EINVAL, ["Key size must be a multiple of 8 bits"])
-    hash_name = opts.get("--hash")
-    if hash_name is None and "--key-file" not in opts:
-        hash_name = plain.HASH
+    # cryptsetup 2.7 warns about its changed defaults even in batch mode (stderr).
+    keyfile = opts.get("--key-file")
+    hash_name = opts.get("--hash", plain.HASH)
+    warned = False
+    if "--cipher" not in opts or "--key-size" not in opts:
+        sh.error("WARNING: Using default options for cipher (%s, key size %d bits) that "
+                 "could be incompatible with older versions." % (spec, bits))
+        warned = True
+    if "--hash" not in opts and keyfile is None:
+        sh.error("WARNING: Using default options for hash (%s) that could be incompatible "
+                 "with older versions." % hash_name)
+        warned = True
+    if warned:
+        sh.error("For plain mode, always use options --cipher, --key-size and if no "
+                 "keyfile is used, then also --hash.")
+    batch = opts.get("--batch-mode")
+    # A key file is the key itself (--hash ignored); only typed input is hashed.
+    if keyfile is not None and keyfile != "-":
+        if "--hash" in opts and not batch:
+            sh.write("WARNING: The --hash parameter is being ignored in plain mode with "
+                     "keyfile specified.\n")
+        hash_name = None
+    if hash_name == "plain":
+        hash_name = None
+    if hash_name is None and keyfile is not None and keyfile != "-" \
+            and "--keyfile-size" in opts and not batch:
+        sh.write("WARNING: The --keyfile-size option is being ignored, the read size is "
+                 "the same as the encryption key size.\n")
+    if sh.dm.find(name) is not None:
+        raise Fail(EBUSY, ["Device %s already exists." % name])
+    _check_cipher(spec)
     ss = _num(opts, "--sector-size", 512)
     if ss not in (512, 1024, 2048, 4096):
         raise Fail(EINVAL, ["Unsupported encryption sector size."])
@@ -324,20 +352,22 @@ def _open_plain(sh, opts, args):
     size = _num(opts, "--size", 0) or data.nr_sectors - off
     if size <= 0 or off + size > data.nr_sectors:
         raise Fail(EINVAL, ["Device %s is too small." % _path(data)])
-    pw = None
-    for pw in _passphrases(sh, opts, path):
-        break
+    if hash_name is None and keyfile is not None:
+        # Exactly the key's bytes from --keyfile-offset, whatever --keyfile-size says.
+        kopts = dict(opts)
+        kopts["--keyfile-size"] = str(bits // 8)
+        pw = _read_keyfile(sh, kopts)
+    else:
+        pw = None
+        for pw in _passphrases(sh, opts, path):
+            break
     try:
-        if hash_name is None:
-            if len(pw) < bits // 8:
-                raise Fail(EINVAL, ["Cannot read %d bytes from key file %s."
-                                    % (bits // 8, opts["--key-file"])])
-            key = bytearray(pw[:bits // 8])
-        else:
-            try:
-                key = plain.hash_key(hash_name, pw, bits // 8)
-            except ValueError:
-                raise Fail(EINVAL, ["Hash algorithm %s not supported." % hash_name])
+        # Unhashed input is the key as lib/setup.c's process_key takes it: cut to
+        # the key size or padded with zeros (a key file read gave exactly that size).
+        try:
+            key = plain.hash_key(hash_name or "plain", pw, bits // 8)
+        except ValueError:
+            raise Fail(EINVAL, ["Hash algorithm %s not supported." % hash_name])
     finally:
         _wipe(pw)
     try:
