@@ -23,16 +23,22 @@ def _cstr(b):
         return None
 
 
-def _luks(head):
-    if head[0:6] != b"LUKS\xba\xbe":
+def _luks(dev):
+    # libblkid's probe_luks: the primary header, else a LUKS2 secondary copy;
+    # a version it does not know is still crypto_LUKS, without a UUID.
+    from dmfw.luks import probe_header
+    found = probe_header(dev)
+    if found is None:
         return None
+    head = found[1]
     version = head[6] << 8 | head[7]
-    tags = [("UUID", _cstr(head[168:208]))]
-    if version == 2:
+    tags = []
+    if version == 1:
+        tags.append(("UUID", _cstr(head[168:208])))
+    elif version == 2:
+        tags.append(("UUID", _cstr(head[168:208])))
         tags.append(("LABEL", _cstr(head[24:72])))
         tags.append(("SUBSYSTEM", _cstr(head[208:256])))
-    elif version != 1:
-        return None
     return tags + [("TYPE", "crypto_LUKS")]
 
 
@@ -94,17 +100,13 @@ def probe(dev):
         head = dev.pread(0, min(4096, dev.nr_sectors << 9))
     except DMError:
         return []
-    for f in (_luks, _verity):
-        tags = f(head)
-        if tags:
-            break
-    for f in (_lvm, _fs, _gpt):
-        if tags:
-            break
+    for f in (_luks, _verity, _lvm, _fs, _gpt):
         try:
-            tags = f(dev)
+            tags = f(head) if f is _verity else f(dev)
         except DMError:
             tags = None
+        if tags:
+            break
     tags = tags or []
     part = getattr(dev, "part", None)
     if part is not None:

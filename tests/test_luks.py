@@ -582,3 +582,38 @@ def test_open_maps_the_plaintext_and_writes_through(vols, name, tmp_path):
     assert b"dmfw-was-here" not in after
     r = run(opener + "\nhexdump -C -n 32 /dev/mapper/x\ncryptsetup close x", sh=sh)
     assert r.status == 0 and "dmfw-was-here" in r.out, r
+
+
+def _damaged(src, dst, edits):
+    shutil.copyfile(src, dst)
+    with open(dst, "r+b") as f:
+        for off, data in edits:
+            f.seek(off)
+            f.write(data)
+    return dst
+
+
+def test_blkid_equals_util_linux_also_on_damaged_headers(vols, tmp_path, monkeypatch):
+    """blkid's line for every volume and detached header, and for headers damaged as
+    libblkid's probe_luks decides (primary magic gone: the LUKS2 secondary is found;
+    a LUKS2 header whose hdr_offset is not where it lies is no header; an unknown
+    version is crypto_LUKS without a UUID; both copies gone: nothing, status 2)."""
+    d, vs = vols
+    l2, l1 = vs["l2-pbkdf2-512"], vs["l1-sha1"]
+    l2p = os.path.join(d, l2["image"])
+    hsize = int.from_bytes(open(l2p, "rb").read(16)[8:16], "big")
+    files = [os.path.join(d, v["image"]) for v in vs.values()]
+    files += [os.path.join(d, v["header"]) for v in vs.values() if v["header"]]
+    files += [
+        _damaged(l2p, str(tmp_path / "nomagic.img"), [(0, b"\0" * 6)]),
+        _damaged(l2p, str(tmp_path / "both.img"), [(0, b"\0" * 6), (hsize, b"\0" * 6)]),
+        _damaged(l2p, str(tmp_path / "badoff.img"), [(256, (4096).to_bytes(8, "big"))]),
+        _damaged(l2p, str(tmp_path / "v3.img"), [(6, b"\0\3")]),
+        _damaged(os.path.join(d, l1["image"]), str(tmp_path / "l1v9.img"), [(6, b"\0\x09")]),
+    ]
+    monkeypatch.chdir(tmp_path)
+    for f in files:
+        ref = subprocess.run(["blkid", "-c", "/dev/null", f], capture_output=True, text=True)
+        r = run("blkid %s" % f)
+        assert (r.out, r.status) == (ref.stdout, ref.returncode), f
+    assert "TYPE" not in run("blkid %s" % (tmp_path / "both.img")).out

@@ -8,6 +8,10 @@ from dmfw.errors import DMError, EINVAL
 
 MAGIC = b"LUKS\xba\xbe"
 MAGIC2 = b"SKUL\xba\xbe"
+# Where cryptsetup and libblkid look for a LUKS2 secondary header when the
+# primary is gone (the binary header sizes cryptsetup can make, 16 KiB-4 MiB).
+SECONDARY_OFFSETS = (0x4000, 0x8000, 0x10000, 0x20000, 0x40000, 0x80000,
+                     0x100000, 0x200000, 0x400000)
 
 
 class NotLuks(DMError):
@@ -17,15 +21,38 @@ class NotLuks(DMError):
         DMError.__init__(self, EINVAL, msg or "not a valid LUKS device")
 
 
+def version_word(head, magic=MAGIC):
+    """1, 2, or None: the version of the LUKS header starting `head` (at least
+    8 bytes) behind `magic` (MAGIC2 for a LUKS2 secondary header)."""
+    if len(head) < 8 or bytes(head[0:6]) != magic:
+        return None
+    v = head[6] << 8 | head[7]
+    return v if v in (1, 2) else None
+
+
+def probe_header(dev):
+    """(offset, first 512 bytes) of the header libblkid's probe_luks finds: the
+    primary (a LUKS2 one must say hdr_offset 0), else the first LUKS2 secondary
+    at its offset that says so; None when there is none. Magic and offsets
+    only, no checksums: what blkid reports, not what cryptsetup would open."""
+    size = dev.size_bytes()
+    for off, magic in [(0, MAGIC)] + [(o, MAGIC2) for o in SECONDARY_OFFSETS]:
+        if off + 512 > size:
+            break
+        head = dev.pread(off, 512)
+        if bytes(head[0:6]) != magic:
+            continue
+        v = head[6] << 8 | head[7]
+        if v != 2 and off == 0 or v == 2 and int.from_bytes(bytes(head[256:264]), "big") == off:
+            return off, head
+    return None
+
+
 def version_of(dev, offset=0):
     """1, 2, or None: the version word of the header at `offset`."""
     if dev.size_bytes() < offset + 4096:
         return None
-    head = dev.pread(offset, 8)
-    if bytes(head[0:6]) != MAGIC:
-        return None
-    v = head[6] << 8 | head[7]
-    return v if v in (1, 2) else None
+    return version_word(dev.pread(offset, 8))
 
 
 def load(dev, want=None):

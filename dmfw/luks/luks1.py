@@ -1,7 +1,7 @@
 # The LUKS1 header (cryptsetup lib/luks1/luks.h, big-endian), read and
 # checked as LUKS_read_phdr / LUKS_check_keyslots do.
 
-from dmfw.luks import MAGIC, NotLuks
+from dmfw.luks import NotLuks, version_word
 from dmfw.luks.af import STRIPES, split_sectors
 
 HDR_SIZE = 592
@@ -96,7 +96,7 @@ def _check(h):
 
 def parse(b, dev=None):
     """A Header from the first 592 bytes; NotLuks if they are not one."""
-    if len(b) < HDR_SIZE or bytes(b[0:6]) != MAGIC or (b[6] << 8 | b[7]) != 1:
+    if len(b) < HDR_SIZE or version_word(b) != 1:
         raise NotLuks()
     h = Header(b, dev)
     _check(h)

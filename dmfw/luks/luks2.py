@@ -4,13 +4,11 @@
 # secondary copy at hdr_size or, when the primary is unreadable, searched
 # at 16 KiB .. 4 MiB; of two good copies the higher seqid wins.
 
-from dmfw.luks import MAGIC, MAGIC2, NotLuks
+from dmfw.luks import MAGIC, MAGIC2, SECONDARY_OFFSETS, NotLuks, version_word
 from dmfw.luks import luks2json
 
 BIN = 4096
 # hdr2_offsets in luks2_disk_metadata.c.
-SECONDARY_OFFSETS = (0x4000, 0x8000, 0x10000, 0x20000, 0x40000, 0x80000,
-                     0x100000, 0x200000, 0x400000)
 
 
 def _u64(b, o):
@@ -92,7 +90,7 @@ def _read_one(dev, offset, magic, size_cap):
     if offset + BIN > dev.size_bytes():
         return None, None
     b = dev.pread(offset, BIN)
-    if bytes(b[0:6]) != magic or (b[6] << 8 | b[7]) != 2:
+    if version_word(b, magic) != 2:
         return None, None
     hdr_size = _u64(b, 8)
     if hdr_size not in luks2json.METADATA_SIZES or _u64(b, 256) != offset or \
