@@ -2,11 +2,12 @@
 
     python3 -m bench.guest_bench [--quick]      (or: python3 -m bench guest)
 
-Prints boot-to-prompt time, then read MB/s of a linear and a 2-way striped mapping
-through dmfw (firmware console, `dd ... of=/dev/null`) and through the kernel (the
-same table, real dmsetup + dd), and a raw read of the disk on each side and by bare
-MicroPython; the ratios are taken within this run.  Page caches are dropped before
-every read so each one comes from the virtio disk.
+Prints boot-to-prompt time, then read MB/s of a linear, a 2-way striped and two
+dm-crypt mappings (AES-XTS, AES-CBC-ESSIV) through dmfw (firmware console, `dd ...
+of=/dev/null`) and through the kernel (the same table, real dmsetup + dd), and a raw
+read of the disk on each side and by bare MicroPython; the ratios are taken within
+this run.  Page caches are dropped before every read so each one comes from the
+virtio disk.
 """
 import os
 import re
@@ -67,6 +68,12 @@ def main(flags=()):
         tables = {
             "linear": "0 %d linear /dev/vda 0" % sectors,
             "striped": "0 %d striped 2 128 /dev/vda 0 /dev/vdb 0" % (2 * sectors),
+            # dm-crypt as LUKS2 maps it by default (AES-256-XTS, 4 KiB sectors) and
+            # as LUKS1 did (AES-CBC-ESSIV, 512-byte sectors).
+            "crypt-xts": "0 %d crypt aes-xts-plain64 %s 0 /dev/vda 0 1 sector_size:4096"
+                         % (sectors, "ab" * 64),
+            "crypt-essiv": "0 %d crypt aes-cbc-essiv:sha256 %s 0 /dev/vda 0"
+                           % (sectors, "cd" * 32),
         }
         rows = []
         for side in (fw, linux):

@@ -42,6 +42,9 @@ BINARIES = [
     "usr/sbin/cryptsetup", "usr/sbin/veritysetup", "usr/sbin/integritysetup",
     "usr/bin/keyctl", "usr/sbin/blockdev", "usr/sbin/losetup", "usr/bin/sha256sum",
     "usr/bin/dd", "usr/bin/cmp", "usr/bin/stat", "usr/sbin/blkid", "usr/sbin/kexec",
+    # OpenSSL 3's legacy provider, which libcryptsetup loads for LUKS1's whirlpool
+    # hash: without it the oracle cannot open a volume dmfw opens.
+    "usr/lib/x86_64-linux-gnu/ossl-modules/legacy.so",
 ]
 
 # Modules the guest loads; each must exist as a module or be built in.  virtio-pci and
@@ -55,6 +58,10 @@ MODULES = [
     "crc32c_generic", "raid1",
     "dm_delay", "dm_integrity", "loop", "vfat", "nls_cp437", "nls_iso8859_1",
     "xts", "algif_skcipher", "algif_hash",
+    # dm-crypt's other modes: aes-cbc-essiv:<hash> needs the essiv template, and
+    # cbc/ecb when the kernel has them as modules (busybox modprobe has no aliases,
+    # so the kernel's crypto-<name> requests would not find them).
+    "essiv", "cbc", "ecb",
     # The kernel's own readers of the filesystems dmfw reads (the oracle for dmfw/fs).
     "squashfs", "erofs", "ext4",
 ]

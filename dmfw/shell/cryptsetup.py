@@ -60,6 +60,9 @@ def _check_numbers(opts):
     for k in _NUMERIC:
         if k in opts and not is_decimal(opts[k]):
             raise Fail(EINVAL, ["invalid numeric value"], usage=True)
+    # cryptsetup 2.7's main() refuses these before any action runs.
+    if "--sector-size" in opts and _num(opts, "--sector-size") not in (512, 1024, 2048, 4096):
+        raise Fail(EINVAL, ["Unsupported encryption sector size."], usage=True)
 
 
 def _device(sh, spec, write=False):
@@ -310,7 +313,7 @@ def _open_plain(sh, opts, args):
     spec = plain.table_spec(*parts)
     bits = _num(opts, "--key-size", plain.KEY_BITS)
     if bits % 8 or not bits:
-        raise Fail(EINVAL, ["Key size must be a multiple of 8 bits"])
+        raise Fail(EINVAL, ["Key size must be a multiple of 8 bits"], usage=True)
     # cryptsetup 2.7 warns about its changed defaults even in batch mode (stderr).
     keyfile = opts.get("--key-file")
     hash_name = opts.get("--hash", plain.HASH)
@@ -343,8 +346,6 @@ def _open_plain(sh, opts, args):
         raise Fail(EBUSY, ["Device %s already exists." % name])
     _check_cipher(spec)
     ss = _num(opts, "--sector-size", 512)
-    if ss not in (512, 1024, 2048, 4096):
-        raise Fail(EINVAL, ["Unsupported encryption sector size."])
     ro = bool(opts.get("--readonly"))
     data = _device(sh, path, write=not ro)
     off = _num(opts, "--offset", 0)
@@ -428,6 +429,20 @@ def _dev_path(sh, dev):
     return "/dev/" + dev.name
 
 
+def _header_matches(sh, opts, dev, uuid, kind):
+    """libcryptsetup's init by name: the type stays LUKS only while a header of
+    that version loads from --header, else from the data device, and carries the
+    UUID in the dm UUID (a detached header without --header: "n/a")."""
+    from dmfw.luks import NotLuks, load
+    try:
+        hdr = load(_header_dev(sh, opts, None) or dev)
+    except (Fail, NotLuks, DMError, OSError):
+        return False
+    parts = uuid.split("-")
+    return "LUKS%d" % hdr.version == kind and len(parts) > 2 and \
+        parts[2] == hdr.uuid.replace("-", "")
+
+
 def action_status(sh, opts, args):
     if len(args) != 1:
         raise Fail(EINVAL, ["status: requires <name> as arguments"], usage=True)
@@ -459,6 +474,8 @@ def action_status(sh, opts, args):
     else:
         keybits = len(key) * 4
     dev = sh.devices.get(devno)
+    if kind in ("LUKS1", "LUKS2") and not _header_matches(sh, opts, dev, uuid, kind):
+        kind = "n/a"
     w("  type:    %s\n" % kind)
     w("  cipher:  %s\n" % spec)
     w("  keysize: %d bits\n" % keybits)
