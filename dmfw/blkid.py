@@ -93,26 +93,45 @@ def _gpt(dev):
     return [("PTUUID", g.disk_uuid), ("PTTYPE", "gpt")]
 
 
-def probe(dev):
-    """[(tag, value)] as blkid prints them for `dev` (empty: nothing found)."""
-    tags = None
+def _first(dev, probers):
     try:
         head = dev.pread(0, min(4096, dev.nr_sectors << 9))
     except DMError:
         return []
-    for f in (_luks, _verity, _lvm, _fs, _gpt):
+    for f in probers:
         try:
             tags = f(head) if f is _verity else f(dev)
         except DMError:
             tags = None
         if tags:
-            break
-    tags = tags or []
+            return tags
+    return []
+
+
+_SUPERBLOCKS = (_luks, _verity, _lvm, _fs)
+
+
+def probe(dev):
+    """[(tag, value)] as blkid prints them for `dev` (empty: nothing found)."""
+    tags = _first(dev, _SUPERBLOCKS + (_gpt,))
     part = getattr(dev, "part", None)
     if part is not None:
         tags.append(("PARTLABEL", part.name))
         tags.append(("PARTUUID", part.uuid))
     return [(k, v) for k, v in tags if v]
+
+
+def signatures(dev):
+    """[(kind, type)] of what libblkid's wipe-mode probe reports on `dev`, in its
+    chain order: a "superblock" (LUKS, verity, LVM2, a filesystem), then a
+    "partition" table; what cryptsetup warns about before it maps over them."""
+    found = []
+    for kind, probers, key in (("superblock", _SUPERBLOCKS, "TYPE"),
+                               ("partition", (_gpt,), "PTTYPE")):
+        for k, v in _first(dev, probers):
+            if k == key:
+                found.append((kind, v))
+    return found
 
 
 def quote(v):

@@ -472,12 +472,14 @@ def test_plain_open_warnings_and_key_file_rules_of_cryptsetup_27(vols, monkeypat
     d, vs = vols
     v = vs["l1-sha1"]
     size = os.path.getsize(v["path"]) // 512
-    monkeypatch.chdir(d)
+    # A blank device: over a signature 2.7 warns and asks first (tested below).
+    img = "blank.img"
+    (tmp_path / img).write_bytes(bytes(size * 512))
+    monkeypatch.chdir(tmp_path)
     pw = tmp_path / "pw"
     pw.write_bytes(b"typed\n")
     kf = tmp_path / "kf"
     kf.write_bytes(bytes(range(100)))
-    img = v["image"]
 
     def table(name):
         return [c[2] for c in captured["create"] if c[0] == name][-1]
@@ -617,3 +619,40 @@ def test_blkid_equals_util_linux_also_on_damaged_headers(vols, tmp_path, monkeyp
         r = run("blkid %s" % f)
         assert (r.out, r.status) == (ref.stdout, ref.returncode), f
     assert "TYPE" not in run("blkid %s" % (tmp_path / "both.img")).out
+
+
+def test_plain_open_over_a_signature_asks_as_cryptsetup_27(vols, monkeypatch, tmp_path):
+    """src/cryptsetup.c action_open_plain: with no --offset, what libblkid finds on the
+    device is warned about and, at a terminal, needs a typed YES; -q skips both, and
+    --offset or --disable-blkid skip the scan (the guest test compares the lines with
+    2.7.5's)."""
+    d, vs = vols
+    v = vs["l1-sha1"]
+    monkeypatch.chdir(d)
+    kf = tmp_path / "kf"
+    kf.write_bytes(bytes(range(64)))
+    base = "cryptsetup open --type plain -c aes-xts-plain64 -s 256 -d %s " % kf
+    warn = "WARNING: Device %s already contains a 'crypto_LUKS' superblock signature.\n" \
+        % v["image"]
+    ask = ("\nWARNING!\n========\nDetected device signature(s) on %s. Proceeding further "
+           "may damage existing data.\n\nAre you sure? (Type 'yes' in capital letters): "
+           % v["image"])
+    sh = new_shell()
+    answers = []
+    sh.secret_reader = lambda prompt: answers.pop(0) if answers else None
+    for answer, status, err in ((b"yes\n", 1, "Operation aborted.\n"), (None, 1,
+                                "Error reading response from terminal.\n")):
+        answers[:] = [answer] if answer else []
+        r = run(base + "%s p" % v["image"], sh=sh)
+        assert (r.status, r.out, r.err) == (status, warn + ask, err)
+        assert run("dmsetup ls", sh=sh).out == "No devices found\n"
+    answers[:] = [b"YES\n"]
+    r = run(base + "%s p" % v["image"], sh=sh)
+    assert (r.status, r.out, r.err) == (0, warn + ask, "")
+    for extra in ("-q ", "--offset 8 ", "--disable-blkid "):
+        r = run(base + extra + "%s q" % v["image"], sh=sh)
+        assert (r.status, r.out, r.err) == (0, "", ""), extra
+        assert run("cryptsetup close q", sh=sh).status == 0
+    # Not at a terminal: the warning, and yesDialog's default answer.
+    r = run(base + "%s n < %s" % (v["image"], kf))
+    assert (r.status, r.out) == (0, warn)

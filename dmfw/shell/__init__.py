@@ -103,6 +103,21 @@ class Shell:
             return None
         return line.encode() if isinstance(line, str) else line
 
+    def read_answer(self, prompt):
+        """A line typed in answer to prompt (echoed, unlike a secret), without its
+        newline; None at end of input."""
+        self.write(prompt)
+        self.flush()
+        if self.secret_reader is not None:
+            line = self.secret_reader("")
+        else:
+            line = sys.stdin.readline()
+        if not line:
+            return None
+        if isinstance(line, bytes):
+            line = line.decode()
+        return line.rstrip("\n")
+
     # -- disks
     def attach(self, devpath, filepath, readonly=False, devno=None):
         return self.devices.attach(devpath, filepath, readonly, devno, self.error)

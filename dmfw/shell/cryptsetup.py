@@ -26,7 +26,7 @@ _OPTS = {
     "--hash": 1, "-h": 1, "--offset": 1, "-o": 1, "--skip": 1, "-p": 1,
     "--size": 1, "-b": 1, "--sector-size": 1, "--perf-same_cpu_crypt": 0,
     "--perf-submit_from_crypt_cpus": 0, "--perf-no_read_workqueue": 0,
-    "--perf-no_write_workqueue": 0, "--disable-keyring": 0,
+    "--perf-no_write_workqueue": 0, "--disable-keyring": 0, "--disable-blkid": 0,
     "--iv-large-sectors": 0, "--timeout": 1, "-t": 1, "--dump-json-metadata": 0,
     "--disable-locks": 0, "--disable-external-tokens": 0, "--token-only": 0,
 }
@@ -302,6 +302,29 @@ def _activate(sh, opts, hdr, data, name, result, ro):
     return 0
 
 
+def _confirm_signatures(sh, path, dev, batch):
+    """2.7's plain open over a device that already holds something (and no --offset):
+    a WARNING per signature libblkid finds and, at a terminal, the YES dialog; the
+    warnings are debug output with -q, and without a terminal the answer is yes."""
+    from dmfw.blkid import signatures
+    found = signatures(dev)
+    if not found or batch:
+        return
+    for kind, value in found:
+        sh.write("WARNING: Device %s already contains a '%s' %s signature.\n"
+                 % (path, value, kind))
+    if not sh.interactive():
+        return
+    sh.write("\nWARNING!\n========\n")
+    answer = sh.read_answer("Detected device signature(s) on %s. Proceeding further may "
+                            "damage existing data.\n\nAre you sure? (Type 'yes' in capital "
+                            "letters): " % path)
+    if answer is None:
+        raise Fail(EINVAL, ["Error reading response from terminal."])
+    if answer != "YES":
+        raise Fail(EINVAL, ["Operation aborted."])
+
+
 def _open_plain(sh, opts, args):
     from dmfw.luks import plain, table
     if len(args) < 2:
@@ -349,6 +372,8 @@ def _open_plain(sh, opts, args):
     ro = bool(opts.get("--readonly"))
     data = _device(sh, path, write=not ro)
     off = _num(opts, "--offset", 0)
+    if not off and not opts.get("--disable-blkid"):
+        _confirm_signatures(sh, path, data, batch)
     skip = _num(opts, "--skip", 0)
     size = _num(opts, "--size", 0) or data.nr_sectors - off
     if size <= 0 or off + size > data.nr_sectors:
