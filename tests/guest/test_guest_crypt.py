@@ -371,10 +371,11 @@ def test_plain_mode_as_cryptsetup_27(guest):
 
 # -- stacks made in the guest by the real tools
 
-def test_lvm_inside_luks_and_luks_on_an_lv(guest):
+def test_lvm_inside_luks_luks_on_an_lv_and_verity_over_it(guest):
     """vdd: a LUKS2 volume holding an LVM VG whose LV carries data; a second LV holds
-    a LUKS1 volume.  dmfw unlocks, activates and unlocks again, and reads what the
-    kernel reads."""
+    a LUKS1 volume, and verity (hashes on a third LV) covers what it decrypts.  dmfw
+    unlocks, activates, unlocks again and opens verity with the root hash, and reads
+    what the kernel reads."""
     lx, fw = guest.linux, guest.fw
     put_file(lx, "/tmp/pw", b"stack-passphrase")
     fast = "--pbkdf pbkdf2 --pbkdf-force-iterations 1000"
@@ -384,9 +385,10 @@ def test_lvm_inside_luks_and_luks_on_an_lv(guest):
                  "--key-file /tmp/pw /dev/vdd" % fast,
                  timeout=300)
         lx.check("cryptsetup open --key-file /tmp/pw /dev/vdd outer")
-        lx.check("lvm pvcreate -q /dev/mapper/outer && lvm vgcreate -q vgc /dev/mapper/outer "
-                 "&& lvm lvcreate -q -an -Zn -L 4m -n plain vgc "
-                 "&& lvm lvcreate -q -an -Zn -L 4m -n sealed vgc && lvm vgchange -q -ay vgc",
+        lx.check("lvm pvcreate -q /dev/mapper/outer && lvm vgcreate -q -s 1m vgc "
+                 "/dev/mapper/outer && lvm lvcreate -q -an -Zn -L 4m -n plain vgc "
+                 "&& lvm lvcreate -q -an -Zn -L 4m -n sealed vgc "
+                 "&& lvm lvcreate -q -an -Zn -L 1m -n hash vgc && lvm vgchange -q -ay vgc",
                  timeout=300)
         lx.check("dd if=/dev/vdb of=/dev/mapper/vgc-plain bs=4096 count=1024 oflag=direct "
                  "2>/dev/null")
@@ -395,20 +397,33 @@ def test_lvm_inside_luks_and_luks_on_an_lv(guest):
         lx.check("cryptsetup open --key-file /tmp/pw /dev/mapper/vgc-sealed inner")
         lx.check("dd if=/dev/vda of=/dev/mapper/inner bs=4096 count=512 oflag=direct "
                  "2>/dev/null")
-        want = [checksum(lx, "/dev/mapper/vgc-plain"), checksum(lx, "/dev/mapper/inner")]
+        out = lx.check("veritysetup format /dev/mapper/inner /dev/mapper/vgc-hash", timeout=300)
+        root = [ln.split()[-1] for ln in out.splitlines() if ln.startswith("Root hash:")][0]
+        verity = "veritysetup open /dev/mapper/inner v /dev/mapper/vgc-hash " + root
+        lx.check(verity)
+        want = [checksum(lx, "/dev/mapper/vgc-plain"), checksum(lx, "/dev/mapper/inner"),
+                checksum(lx, "/dev/mapper/v")]
         tables = lx.check("dmsetup table --showkeys | sort")
-        lx.check("cryptsetup close inner; lvm vgchange -q -an vgc; cryptsetup close outer")
+        lx.check("veritysetup close v; cryptsetup close inner; lvm vgchange -q -an vgc; "
+                 "cryptsetup close outer")
         flush_linux(lx, "/dev/vdd")
         fw.check("cryptsetup open --key-file /tmp/pw /dev/vdd outer", timeout=300)
         fw.check("vgchange -ay vgc", timeout=300)
         fw.check("cryptsetup open --key-file /tmp/pw /dev/mapper/vgc-sealed inner", timeout=300)
-        got = [checksum(fw, "/dev/mapper/vgc-plain"), checksum(fw, "/dev/mapper/inner")]
-        assert got == want and want[0][0] and want[1][0]
+        fw.check(verity, timeout=300)
+        got = [checksum(fw, "/dev/mapper/vgc-plain"), checksum(fw, "/dev/mapper/inner"),
+               checksum(fw, "/dev/mapper/v")]
+        assert got == want and want[0][0] and want[1][0] and want[2][0]
         # Device numbers may differ between the two device mappers: compare the rest.
         import re
         devno = re.compile(r"\b253:\d+\b")
         assert devno.sub("253:N", fw.check("dmsetup table --showkeys").strip()) == \
             devno.sub("253:N", "\n".join(sorted(tables.strip().splitlines())))
+        # A wrong root hash: the mapping is made (as the kernel's), and no read of it
+        # returns data.
+        fw.check("veritysetup close v")
+        fw.check(verity[:-1] + ("0" if verity[-1] != "0" else "1"), timeout=300)
+        assert checksum(fw, "/dev/mapper/v") == (None, 1)
     finally:
         fw.run("dmsetup remove_all")
         lx.run("dmsetup remove_all")
