@@ -23,8 +23,11 @@ MPY_CROSS_FLAGS += -march=rv32imc
 
 # hashlib's SHA-1 and cryptolib's AES come from mbed TLS when images/baremetal.py
 # provides its sources (MBEDTLS=1), as the unix port Debian builds gets them.
+# The library's sources go in lib/mbedtls of the MicroPython tree (empty in Debian's
+# +ds tarball); only the five files those modules need are built, not MicroPython's
+# TLS list (that one needs MICROPY_PY_SSL).
 ifeq ($(MBEDTLS),1)
-MICROPY_SSL_MBEDTLS = 1
-MBEDTLS_CONFIG_FILE = '"$(BOARD_DIR)/mbedtls_config_board.h"'
-CFLAGS += -DDMFW_MBEDTLS=1
+CFLAGS += -DDMFW_MBEDTLS=1 -DMICROPY_SSL_MBEDTLS=1 -I$(TOP)/lib/mbedtls/include
+CFLAGS += -DMBEDTLS_CONFIG_FILE='"$(BOARD_DIR)/mbedtls_config_board.h"'
+SRC_THIRDPARTY_C += $(addprefix lib/mbedtls/library/,aes.c md5.c platform_util.c sha1.c sha256.c)
 endif
