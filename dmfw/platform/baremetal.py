@@ -100,7 +100,19 @@ def main():
         except KeyboardInterrupt:
             # ^C outside a line (during a command the shell does not catch).
             sh.write("^C\n")
+        except Exception as e:
+            # Firmware has nothing to fall back to: a command that dies of
+            # anything (MemoryError on a small heap) fails, the shell stays.
+            print_exception(e, sh.errout)
+            sh.error("dmfw: %s: %s" % (type(e).__name__, e))
+            sh._set_status(1)
     sh.write("dmfw shell ended; MicroPython REPL follows\n")
+
+
+def print_exception(e, out):
+    pe = getattr(sys, "print_exception", None)
+    if pe is not None:
+        pe(e, out)
 
 
 __all__ = ("main", "LineReader", "PROMPT")
