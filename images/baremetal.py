@@ -322,9 +322,19 @@ def _build(tree, heap, minimal, certs, dest, progress):
             f.write(trusted_module(certs))
     manifest = os.path.join(work, "manifest.py")
     _manifest(manifest, minimal, trusted_dir)
-    # One object tree per heap size (MICROPY_HEAP_SIZE is compiled into main.c and
-    # the build does not track it); the frozen content is regenerated every time.
-    build = os.path.join(base, "build-%d" % heap)
+    # One object tree for every heap size: MICROPY_HEAP_SIZE is used by main.c alone,
+    # which the build does not recompile when the flag changes, so it goes when the
+    # heap differs from the last build's. The frozen content is regenerated every time.
+    build = os.path.join(base, "build")
+    stamp = os.path.join(build, "dmfw-heap")
+    last = None
+    if os.path.exists(stamp):
+        with open(stamp) as f:
+            last = f.read().strip()
+    if last != str(heap):
+        for stale in (os.path.join(build, "main.o"), os.path.join(build, "firmware.elf")):
+            if os.path.exists(stale):
+                os.unlink(stale)
     progress("building the firmware (heap %d bytes, %s set) in %s"
              % (heap, "minimal" if minimal else "full", build))
     started = time.monotonic()
@@ -333,6 +343,8 @@ def _build(tree, heap, minimal, certs, dest, progress):
                  "FROZEN_MANIFEST=" + manifest, "MICROPY_HEAP_SIZE=%d" % heap,
                  "MPY_LIB_DIR=" + os.path.join(base, "src", "micropython-lib"),
                  "MBEDTLS=1"], progress, "firmware build")
+    with open(stamp, "w") as f:
+        f.write(str(heap))
     shutil.copy(os.path.join(build, "firmware.elf"), os.path.join(work, "firmware.elf"))
     text = _size(out)
     files, opt = frozen_files(minimal)
