@@ -190,6 +190,11 @@ class Shell:
         except KeyboardInterrupt:
             self.error("^C")
             st = 130
+        except MemoryError:
+            # A firmware's heap is small: a command that does not fit fails, the
+            # shell (and the rest of the line) goes on.
+            self.error("%s: out of memory" % name)
+            st = 1
         finally:
             self.stdin_path = None
         self.flush()
