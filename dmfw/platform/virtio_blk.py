@@ -178,6 +178,8 @@ class VirtioBlk(BlockDevice):
         skip = -addr % PAGE
         self.ring = memoryview(raw)[skip:skip + size]
         self.ring_addr = addr + skip
+        self.hdr_addr = self.ring_addr + self.hdr_off
+        self.status_addr = self.ring_addr + self.status_off
         self._reg(R_QUEUE_NUM, n)
         if self.version == 1:
             self._reg(R_GUEST_PAGE_SIZE, PAGE)
@@ -198,9 +200,8 @@ class VirtioBlk(BlockDevice):
         """One request: header, the data in segments of at most size_max bytes,
         status. Waits for the device (polled). Returns the status byte."""
         ring = self.ring
-        base = self.ring_addr
         struct.pack_into("<IIQ", ring, self.hdr_off, kind, 0, sector)
-        struct.pack_into("<QIHH", ring, 0, base + self.hdr_off, 16, DESC_NEXT, 1)
+        struct.pack_into("<QIHH", ring, 0, self.hdr_addr, 16, DESC_NEXT, 1)
         d = 1
         n = len(mv) if mv is not None else 0
         if n:
@@ -214,7 +215,7 @@ class VirtioBlk(BlockDevice):
                 d += 1
                 o += k
         ring[self.status_off] = 0xff
-        struct.pack_into("<QIHH", ring, 16 * d, base + self.status_off, 1, DESC_WRITE, 0)
+        struct.pack_into("<QIHH", ring, 16 * d, self.status_addr, 1, DESC_WRITE, 0)
         a = self.avail_off
         struct.pack_into("<H", ring, a + 4 + 2 * (self.avail_idx % self.qsize), 0)
         self.avail_idx = (self.avail_idx + 1) & 0xffff
