@@ -9,11 +9,12 @@ Prints
   same virtio driver (`dd ... of=/dev/null`, the firmware's 64 KiB chunks and 256 KiB),
   and dm-verity (veritysetup-made image, no FEC) / a raw read + one sha256 of the same
   data (`sha256sum`): the ratios are what counts, best of several runs each;
-- the smallest heap the core + linear + verity scenario runs in: firmwares of
-  decreasing heap size (a rebuild takes a second), each booted and given the scenario
-  (tables created, every mapped byte hashed and compared with the host's hash).
+- the smallest heap each scenario runs in (core + linear + verity; a signed root hash;
+  LVM activation): firmwares of other heap sizes (a rebuild takes a second), each
+  booted and given the scenario, checked against the host; a binary search.
 """
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -107,11 +108,19 @@ def throughput(folder, quick):
         g.close()
 
 
-# The core + linear + verity scenario of the smallest-heap figure: tables of the
-# targets built into dm-mod and a verity device over the real veritysetup's image,
-# every mapped byte hashed.
-def _scenario(root, vsec):
-    return ["dmsetup create lin --table '0 8192 linear /dev/vda 0'",
+# The scenarios of the smallest-heap figures: each a list of commands whose every
+# status must be 0, and a check of their outputs against the host.
+def _core_scenario(folder):
+    """core + linear + striped + verity (no FEC, no signature), every byte hashed."""
+    from harness.disks import pattern_disk
+    from harness.guest import Disk
+    raw = pattern_disk(os.path.join(folder, "h.img"), 4 * MIB, "h")
+    data, hashf, root, vsec = _verity_image(folder, 4)
+    with open(raw, "rb") as f:
+        want_lin = hashlib.sha256(f.read(8192 * 512)).hexdigest()
+    with open(data, "rb") as f:
+        want_v = hashlib.sha256(f.read()).hexdigest()
+    cmds = ["dmsetup create lin --table '0 8192 linear /dev/vda 0'",
             "dmsetup create str --table '0 8192 striped 2 64 /dev/vda 0 /dev/vda 4096'",
             "sha256sum /dev/mapper/str",
             "sha256sum /dev/mapper/lin",
@@ -119,9 +128,57 @@ def _scenario(root, vsec):
             "sha256sum /dev/mapper/v",
             "dmsetup table",
             "dmsetup remove_all"]
+    disks = [Disk(raw, readonly=True), Disk(data, readonly=True), Disk(hashf, readonly=True)]
+    return disks, (), cmds, lambda outs: outs[3].startswith(want_lin) and \
+        outs[5].startswith(want_v)
 
 
-def _scenario_ok(elf, disks, cmds, want):
+def _signature_scenario(folder):
+    """verity with a signed root hash (RSA-2048 CMS, then ECDSA P-256 S/MIME),
+    the signatures on a squashfs mounted on the board, the certificates built in."""
+    from harness.guest import Disk
+    from images import verity as iv
+    d = iv.build("sigs")
+    with open(os.path.join(d, "sigs.json")) as f:
+        info = json.load(f)["image"]
+    base = os.path.join(d, "img", info["name"])
+    tree = os.path.join(folder, "sigs")
+    os.makedirs(tree)
+    signers = ("rsa2048-cms", "p256-smime")
+    for s in signers:
+        shutil.copyfile(os.path.join(d, s + ".p7s"), os.path.join(tree, s + ".p7s"))
+    sq = os.path.join(folder, "sigs.squashfs")
+    subprocess.run(["mksquashfs", tree, sq, "-noappend", "-quiet", "-all-root"], check=True,
+                   capture_output=True)
+    with open(os.path.join(base, info["data_file"]), "rb") as f:
+        want = hashlib.sha256(f.read()[:info["length"] * 512]).hexdigest()
+    cmds = ["mount /dev/vdc /mnt"]
+    for s in signers:
+        cmds += ["veritysetup open /dev/vda v /dev/vdb %s --root-hash-signature=/mnt/%s.p7s"
+                 % (info["root"], s), "sha256sum /dev/mapper/v", "dmsetup remove v"]
+    disks = [Disk(os.path.join(base, info["data_file"]), readonly=True),
+             Disk(os.path.join(base, info["hash_file"]), readonly=True), Disk(sq, readonly=True)]
+    trust = [os.path.join(d, s + ".pem") for s in signers]
+    return disks, trust, cmds, lambda outs: outs[2].startswith(want) and \
+        outs[5].startswith(want)
+
+
+def _lvm_scenario(folder):
+    """LVM activation of the VG vg-one that the real lvm2 made (3 PVs, 6 LVs: linear,
+    striped, spanning), then every LV read."""
+    from harness.guest import Disk
+    from images import lvm
+    m = lvm.load("ref")
+    pvs = [m["paths"][i] for i, p in enumerate(m["reports"]["pvs"]["report"][0]["pv"])
+           if p["vg_name"] == "vg-one"]
+    cmds = ["vgchange -ay vg-one", "dmsetup table"]
+    lvs = ("lin", "str2", "str--3", "str512", "grown--lv", "s3x")
+    cmds += ["sha256sum /dev/mapper/vg--one-%s" % lv for lv in lvs]
+    return [Disk(p, readonly=True) for p in pvs], (), cmds, \
+        lambda outs: "6 logical volume(s)" in outs[0]
+
+
+def _scenario_ok(elf, disks, cmds, check):
     from harness.baremetal import BareMetalGuest
     try:
         g = BareMetalGuest(elf, disks).start(timeout=10)
@@ -130,52 +187,55 @@ def _scenario_ok(elf, disks, cmds, want):
     try:
         outs = []
         for cmd in cmds:
-            out, st = g.fw.run(cmd, timeout=30)
+            out, st = g.fw.run(cmd, timeout=60)
             if st:
                 return False
             outs.append(out)
-        return outs[2 + 1].startswith(want[0]) and outs[5].startswith(want[1])
+        return check(outs)
     except Exception:
         return False
     finally:
         g.close()
 
 
+SCENARIOS = (
+    ("core + linear + striped + verity (no FEC, no signature)", _core_scenario, 256),
+    ("verity with a signed root hash (RSA-2048, P-256)", _signature_scenario, 1024),
+    ("LVM activation (lvm2's vg-one: 3 PVs, 6 LVs) and reads", _lvm_scenario, 1024),
+)
+
+
 def smallest_heap(folder, quick):
-    from harness.disks import pattern_disk
-    from harness.guest import Disk
     from images import baremetal
-    raw = pattern_disk(os.path.join(folder, "h.img"), 4 * MIB, "h")
-    data, hashf, root, vsec = _verity_image(folder, 4)
-    disks = [Disk(raw, readonly=True), Disk(data, readonly=True), Disk(hashf, readonly=True)]
-    with open(raw, "rb") as f:
-        want_lin = hashlib.sha256(f.read(8192 * 512)).hexdigest()
-    with open(data, "rb") as f:
-        want_v = hashlib.sha256(f.read()).hexdigest()
-    cmds = _scenario(root, vsec)
     step = 16 * KIB if quick else 8 * KIB
-    lo, hi = 32 * KIB, 1024 * KIB       # lo fails (assumed), hi must work
-    results = {}
+    for label, make, goal in SCENARIOS:
+        sub = tempfile.mkdtemp(dir=folder)
+        try:
+            disks, trust, cmds, check = make(sub)
+        except Exception as e:
+            print("smallest heap, %s: cannot set up (%s)" % (label, e))
+            continue
+        results = {}
 
-    def ok(heap):
-        fw = baremetal.ensure(heap, progress=lambda *a, **k: None)
-        r = _scenario_ok(fw.elf, disks, cmds, (want_lin, want_v))
-        results[heap] = r
-        return r
+        def ok(heap):
+            fw = baremetal.ensure(heap, trust=trust, progress=lambda *a, **k: None)
+            results[heap] = _scenario_ok(fw.elf, disks, cmds, check)
+            return results[heap]
 
-    if not ok(hi):
-        print("smallest heap: the scenario fails even with %d KiB" % (hi // KIB))
-        return
-    while hi - lo > step:
-        mid = (lo + hi) // 2 // KIB * KIB
-        if ok(mid):
-            hi = mid
-        else:
-            lo = mid
-    print("smallest heap for core + linear + striped + verity (no FEC, no signature), "
-          "every byte hashed: %d KiB (%d KiB fails; goal <= 256 KiB)" % (hi // KIB, lo // KIB))
-    print("  tried: " + ", ".join("%dK %s" % (h // KIB, "ok" if r else "fail")
-                                   for h, r in sorted(results.items())))
+        lo, hi = 32 * KIB, 2048 * KIB       # lo fails (assumed), hi must work
+        if not ok(hi):
+            print("smallest heap, %s: fails even with %d KiB" % (label, hi // KIB))
+            continue
+        while hi - lo > step:
+            mid = (lo + hi) // 2 // KIB * KIB
+            if ok(mid):
+                hi = mid
+            else:
+                lo = mid
+        print("smallest heap, %s: %d KiB (%d KiB fails; goal <= %d KiB)"
+              % (label, hi // KIB, lo // KIB, goal))
+        print("  tried: " + ", ".join("%dK %s" % (h // KIB, "ok" if r else "fail")
+                                       for h, r in sorted(results.items())))
 
 
 def sizes():
