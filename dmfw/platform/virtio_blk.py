@@ -192,16 +192,24 @@ class VirtioBlk(BlockDevice):
                 self._reg(reg + 4, 0)
             self._reg(R_QUEUE_READY, 1)
         struct.pack_into("<H", self.ring, self.avail_off, AVAIL_NO_INTERRUPT)
+        struct.pack_into("<QIHH", self.ring, 0, self.hdr_addr, 16, DESC_NEXT, 1)
+        self._status_desc = 0
         self.avail_idx = 0
         self.used_idx = 0
+        self.notify = self.base + R_QUEUE_NOTIFY
+        self.isr = self.base + R_INTERRUPT_STATUS
+        self.isr_ack = self.base + R_INTERRUPT_ACK
 
     # -- requests
     def _request(self, kind, sector, mv):
         """One request: header, the data in segments of at most size_max bytes,
-        status. Waits for the device (polled). Returns the status byte."""
+        status. Waits for the device (polled). Returns the status byte.
+
+        Every request is chain 0: descriptor 0 (the header) and the available
+        ring's entries (all 0) never change; the status descriptor is rewritten
+        only when the number of data segments does."""
         ring = self.ring
         struct.pack_into("<IIQ", ring, self.hdr_off, kind, 0, sector)
-        struct.pack_into("<QIHH", ring, 0, self.hdr_addr, 16, DESC_NEXT, 1)
         d = 1
         n = len(mv) if mv is not None else 0
         if n:
@@ -214,22 +222,25 @@ class VirtioBlk(BlockDevice):
                 struct.pack_into("<QIHH", ring, 16 * d, addr + o, k, flags, d + 1)
                 d += 1
                 o += k
+        if d != self._status_desc:
+            struct.pack_into("<QIHH", ring, 16 * d, self.status_addr, 1, DESC_WRITE, 0)
+            self._status_desc = d
         ring[self.status_off] = 0xff
-        struct.pack_into("<QIHH", ring, 16 * d, self.status_addr, 1, DESC_WRITE, 0)
-        a = self.avail_off
-        struct.pack_into("<H", ring, a + 4 + 2 * (self.avail_idx % self.qsize), 0)
-        self.avail_idx = (self.avail_idx + 1) & 0xffff
-        struct.pack_into("<H", ring, a + 2, self.avail_idx)
-        _mem32[self.base + R_QUEUE_NOTIFY] = 0
+        idx = self.avail_idx = (self.avail_idx + 1) & 0xffff
+        lo = idx & 0xff
+        hi = idx >> 8
+        a = self.avail_off + 2
+        ring[a] = lo
+        ring[a + 1] = hi
+        _mem32[self.notify] = 0
         u = self.used_off + 2
-        want = self.avail_idx
-        while (ring[u] | (ring[u + 1] << 8)) != want:
+        while ring[u] != lo or ring[u + 1] != hi:
             pass
-        self.used_idx = want
+        self.used_idx = idx
         # No interrupt is wanted, but the device may still raise one: ack it.
-        isr = _mem32[self.base + R_INTERRUPT_STATUS] & 3
+        isr = _mem32[self.isr] & 3
         if isr:
-            _mem32[self.base + R_INTERRUPT_ACK] = isr
+            _mem32[self.isr_ack] = isr
         return ring[self.status_off]
 
     def _max_bytes(self):
@@ -247,7 +258,8 @@ class VirtioBlk(BlockDevice):
         o = 0
         while o < n:
             k = min(step, n - o)
-            st = self._request(kind, sector + (o >> SECTOR_SHIFT), mv[o:o + k])
+            st = self._request(kind, sector + (o >> SECTOR_SHIFT),
+                               mv if k == n else mv[o:o + k])
             if st != S_OK:
                 what = "reading" if kind == T_IN else "writing"
                 why = "I/O error" if st == S_IOERR else "request not supported"
