@@ -224,9 +224,11 @@ def _deb822(text):
 
 
 def _apt_options(work):
+    # Our own sources list, lists and package cache: the host's apt state is only read.
     return ["-o", "Dir::Etc::sourcelist=" + os.path.join(work, "sources.list"),
             "-o", "Dir::Etc::sourceparts=-",
             "-o", "Dir::State::Lists=" + os.path.join(work, "lists"),
+            "-o", "Dir::Cache=" + os.path.join(work, "cache"),
             "-o", "APT::Get::List-Cleanup=0", "-q"]
 
 
@@ -238,6 +240,7 @@ def _sources(base, progress):
     work = os.path.join(base, "apt")
     shutil.rmtree(os.path.join(base, "src"), ignore_errors=True)
     os.makedirs(os.path.join(work, "lists", "partial"), exist_ok=True)
+    os.makedirs(os.path.join(work, "cache", "archives", "partial"), exist_ok=True)
     uri, signed = host_mirror()
     opts = "[signed-by=%s] " % signed if signed else ""
     with open(os.path.join(work, "sources.list"), "w") as f:
