@@ -107,6 +107,8 @@ def probe(base=MMIO_BASE, slots=MMIO_SLOTS):
 class VirtioBlk(BlockDevice):
     """One virtio-blk disk: capacity and read-only state from its config space."""
 
+    whole_disk = True       # a disk, not a partition (dmfw.disk.partitions)
+
     def __init__(self, base, name, major=0, minor=0):
         m = _hw()
         self.base = base
