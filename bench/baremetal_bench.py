@@ -181,6 +181,23 @@ def _lvm_scenario(folder):
         lambda outs: "6 logical volume(s)" in outs[0]
 
 
+def _ddi_scenario(folder):
+    """DDI open of systemd-repart's image (signed root hash, certificate read from a
+    disk), then every file of its FAT root read and hashed."""
+    from harness.guest import Disk
+    from images import ddi
+    meta = ddi.load("root")
+    with open(os.path.join(meta["dir"], "good-cert.pem"), "rb") as f:
+        pem = f.read()
+    cert = os.path.join(folder, "cert.img")
+    with open(cert, "wb") as f:
+        f.write(pem + bytes(-len(pem) % 4096))
+    cmds = ["ddi open /dev/vda --certificate /dev/vdb --arch x86-64"]
+    cmds += ["ddi sha256 /dev/mapper/root /%s" % p for p in meta["files"]["root"]]
+    return [Disk(meta["image"], readonly=True), Disk(cert, readonly=True)], (), cmds, \
+        lambda outs: "(signed)" in outs[0]
+
+
 def _scenario_ok(elf, disks, cmds, check):
     from harness.baremetal import BareMetalGuest
     try:
@@ -205,6 +222,7 @@ SCENARIOS = (
     ("core + linear + striped + verity (no FEC, no signature)", _core_scenario, 256),
     ("verity with a signed root hash (RSA-2048, P-256)", _signature_scenario, 1024),
     ("LVM activation (lvm2's vg-one: 3 PVs, 6 LVs) and reads", _lvm_scenario, 1024),
+    ("DDI open (repart's, signed) and every file of its root read", _ddi_scenario, 1024),
 )
 
 
