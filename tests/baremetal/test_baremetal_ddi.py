@@ -22,8 +22,8 @@ def ddi_fw(tmp_path_factory, pytestconfig):
         pytest.skip(why)
     from images import ddi
     why = ddi.missing_tools()
-    if why:
-        pytest.skip("the reference DDI needs %s" % why)
+    if why and not os.environ.get("CI"):
+        pytest.skip("the reference DDI needs %s" % ", ".join(why))
     meta = ddi.load("root")
     folder = str(tmp_path_factory.mktemp("bm-ddi"))
     with open(os.path.join(meta["dir"], "good-cert.pem"), "rb") as f:
