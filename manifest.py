@@ -68,6 +68,10 @@ MINIMAL = (
     "shell/parse.py",
     "shell/selftest.py",
     "shell/veritysetup.py",
+    # the bare-metal firmware's disk driver and boot (images/baremetal.py)
+    "platform/__init__.py",
+    "platform/baremetal.py",
+    "platform/virtio_blk.py",
 )
 
 options.defaults(minimal=False)

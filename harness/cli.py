@@ -5,6 +5,11 @@
                      [--expect REGEX [--timeout S]]
     dmfw-harness demo [--trust CERT]...     the firmware boots the Infix-like test OS
     dmfw-harness build                      build the guest image if missing
+    dmfw-harness run|console --bare-metal [--heap N] [--virtio-modern] [--disk FILE]...
+                     [--trust CERT]... [--fw CMDS]...
+                                            the same on the bare-metal firmware (dmfw
+                                            frozen into MicroPython on QEMU's RISC-V virt
+                                            machine, no Linux: one console, no --linux)
 
 Disks are attached in order as /dev/vda, /dev/vdb, ...  Each --fw / --linux value is
 run line by line; a line's status is that of its last command. With --expect, the
@@ -115,8 +120,21 @@ def expect_console(console, commands, regex, timeout, out=sys.stdout):
         out.flush()
 
 
+def _boot(args):
+    if not args.bare_metal:
+        return boot(_disks(args), trust=args.trust)
+    from harness import baremetal
+    try:
+        return baremetal.boot(_disks(args), heap=args.heap, trust=args.trust,
+                              modern=args.virtio_modern)
+    except (RuntimeError, ValueError) as exc:
+        sys.exit("dmfw-harness: %s" % exc)
+
+
 def cmd_run(args):
-    guest = boot(_disks(args), trust=args.trust)
+    if args.bare_metal and args.linux:
+        sys.exit("dmfw-harness run --bare-metal: no Linux on the board, so no --linux")
+    guest = _boot(args)
     try:
         sys.stderr.write("guest up in %.1fs\n" % guest.boot_seconds)
         failures = 0
@@ -124,11 +142,12 @@ def cmd_run(args):
             if args.linux:
                 failures += run_side(guest.linux, lines(args.linux),
                                      "linux: kernel device mapper (hvc0)")
-            sys.stdout.write(_heading("firmware console (ttyS0)") + "\n")
+            sys.stdout.write(_heading("firmware console (%s)" % _fw_where(args)) + "\n")
             came = expect_console(guest.fw, lines(args.fw), args.expect, args.timeout)
             return 0 if came and not failures else 1
         if args.fw:
-            failures += run_side(guest.fw, lines(args.fw), "firmware: dmfw shell (ttyS0)")
+            failures += run_side(guest.fw, lines(args.fw),
+                                 "firmware: dmfw shell (%s)" % _fw_where(args))
         if args.linux:
             failures += run_side(guest.linux, lines(args.linux),
                                  "linux: kernel device mapper (hvc0)")
@@ -137,10 +156,25 @@ def cmd_run(args):
         guest.close()
 
 
+def _fw_where(args):
+    return "bare-metal UART" if args.bare_metal else "ttyS0"
+
+
 def cmd_console(args):
     if not shutil.which("socat"):
         sys.exit("dmfw-harness console needs socat (scripts/setup-host.sh installs it)")
-    guest = boot(_disks(args), trust=args.trust)
+    guest = _boot(args)
+    if args.bare_metal:
+        try:
+            guest.fw.close()
+            sys.stderr.write("firmware up in %.1fs (bare metal: dmfw on MicroPython, no "
+                             "Linux).  dmfw shell attached; press Enter for a prompt, "
+                             "Ctrl-] leaves.\n%s\n" % (guest.boot_seconds, guest.banner))
+            subprocess.call(["socat", "-,raw,echo=0,escape=0x1d",
+                             "UNIX-CONNECT:" + guest.sock("serial")])
+            return 0
+        finally:
+            guest.close()
     try:
         # Hand both sockets over: QEMU's socket chardevs take one client at a time.
         guest.fw.close()
@@ -206,6 +240,14 @@ def main(argv=None):
             p.add_argument("--disk", action="append", default=[], metavar="FILE",
                            help="disk image, attached as vda, vdb, ... in order")
             p.add_argument("--readonly", action="store_true", help="attach disks read-only")
+            p.add_argument("--bare-metal", action="store_true",
+                           help="the bare-metal firmware (QEMU RISC-V virt, no Linux) "
+                                "instead of the Linux guest")
+            p.add_argument("--heap", type=int, metavar="BYTES",
+                           help="--bare-metal: the firmware's MicroPython heap size")
+            p.add_argument("--virtio-modern", action="store_true",
+                           help="--bare-metal: virtio-mmio version 2 instead of QEMU's "
+                                "default legacy interface")
         if name in ("console", "run", "demo"):
             p.add_argument("--trust", action="append", default=[], metavar="CERT",
                            help="build this certificate (PEM or DER) into the firmware's "

@@ -8,9 +8,15 @@
     --lg-env ENV.yaml   (labgrid's own option) drive a board or labgrid's QEMUDriver
                         instead: only the firmware console exists, and tests marked
                         qemu_only are skipped
+    --bare-metal-heap N the heap size of the bare-metal firmware the `baremetal`
+                        fixture boots (default: images/baremetal.py's)
 
 One guest boots per session.  Between tests the consoles are re-synced and both
-device mappers emptied; a guest that stops answering is rebooted.
+device mappers emptied; a guest that stops answering is rebooted.  The bare-metal
+firmware (`baremetal` fixture: dmfw on MicroPython on QEMU's RISC-V virt machine, no
+Linux) boots once per session too, with the disks the `baremetal_disks` fixture gives
+(a conftest may override it); it is skipped only where its toolchain or QEMU is
+missing, and fails instead under CI.
 """
 import contextlib
 import os
@@ -40,6 +46,8 @@ def pytest_addoption(parser):
                     help="extra disk image for the guest (after the generated ones)")
     group.addoption("--guest-log", metavar="FILE",
                     help="console traffic goes to FILE.fw and FILE.linux")
+    group.addoption("--bare-metal-heap", type=int, metavar="BYTES",
+                    help="heap size of the bare-metal firmware (baremetal fixture)")
 
 
 def pytest_report_header(config):
@@ -224,3 +232,98 @@ def qemu_guest(guest):
     if guest.qemu is None:
         pytest.skip("needs the QEMU guest")
     return guest
+
+
+# --- the bare-metal firmware ---------------------------------------------------
+
+# The default disks of the bare-metal session, in attach order: name, size, tag, and
+# blkdebug read-error sectors.
+BM_DISKS = (
+    ("vda", 8 << 20, "a", ()),
+    ("vdb", 8 << 20, "b", ()),
+    ("vdc", 2 << 20, "e", (2048,)),
+)
+
+
+def bare_metal_pattern_disks(folder, disks=BM_DISKS):
+    """[(name, Disk)] of pattern disks made in folder (fresh contents)."""
+    from harness.disks import pattern_disk
+    from harness.guest import Disk, blkdebug_rule
+    out = []
+    for name, size, tag, faults in disks:
+        path = pattern_disk(os.path.join(folder, name + ".img"), size, tag)
+        out.append((name, Disk(path, errors=[blkdebug_rule(s) for s in faults])))
+    return out
+
+
+class BareMetalSession:
+    """The session's firmware: `fw` its console, `disks` {vdX: image path}."""
+
+    def __init__(self, config, workdir, disks):
+        self.config = config
+        self.workdir = workdir
+        self.named = list(disks)
+        self.disks = dict((name, d.path) for name, d in self.named)
+        self.log = config.getoption("guest_log")
+        self.log = self.log + ".bm" if self.log else os.path.join(workdir, "console.log")
+        self.heap = config.getoption("bare_metal_heap")
+        self.guest = None
+        self.fw = None
+        self.boots = 0
+
+    def boot(self):
+        from harness import baremetal
+        self.guest = baremetal.boot([d for _n, d in self.named], heap=self.heap, log=self.log)
+        self.fw = self.guest.fw
+        self.boots += 1
+
+    def close(self):
+        if self.guest:
+            self.guest.close()
+            self.guest = None
+
+    def reset(self):
+        """No dm devices, the shell answering; reboot if it does not."""
+        from harness.console import ConsoleError
+        try:
+            if not self.guest.alive():
+                raise ConsoleError("QEMU is gone")
+            self.fw.sync(timeout=20)
+        except (ConsoleError, OSError):
+            self.close()
+            self.boot()
+        self.fw.run("dmsetup remove_all")
+
+
+@pytest.fixture(scope="session")
+def baremetal_disks(tmp_path_factory):
+    """[(name, harness.guest.Disk)] the bare-metal firmware boots with (vda first)."""
+    return bare_metal_pattern_disks(str(tmp_path_factory.mktemp("bm-disks")))
+
+
+@pytest.fixture(scope="session")
+def baremetal_session(pytestconfig, tmp_path_factory, baremetal_disks):
+    from harness import baremetal
+    why = baremetal.missing()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(why, pytrace=False)
+        pytest.skip(why)
+    session = BareMetalSession(pytestconfig, str(tmp_path_factory.mktemp("bm")),
+                               baremetal_disks)
+    session.boot()
+    try:
+        reporter = pytestconfig.pluginmanager.getplugin("terminalreporter")
+        if reporter:
+            reporter.write_line("\nbare-metal firmware booted in %.2fs; log: %s"
+                                % (session.guest.boot_seconds, session.log))
+        yield session
+    finally:
+        session.close()
+
+
+@pytest.fixture
+def baremetal(baremetal_session):
+    """The session's bare-metal firmware, answering, with no dm devices."""
+    baremetal_session.reset()
+    yield baremetal_session

@@ -127,8 +127,9 @@ def ensure(progress=None):
 class Progress:
     """One status line per step on stderr, redrawn in place on a terminal."""
 
-    def __init__(self, stream=sys.stderr):
+    def __init__(self, stream=sys.stderr, label="guest"):
         self.stream = stream
+        self.label = label
         self.start = time.monotonic()
         self.tty = stream.isatty()
         self._last = 0.0
@@ -138,7 +139,7 @@ class Progress:
         if transient and not self.tty and now - self._last < 5:
             return
         self._last = now
-        line = "[guest %5.1fs] %s" % (now - self.start, text)
+        line = "[%s %5.1fs] %s" % (self.label, now - self.start, text)
         if self.tty:
             self.stream.write("\r\033[K" + line + ("" if transient else "\n"))
         else:

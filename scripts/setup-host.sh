@@ -5,12 +5,15 @@
 set -eu
 
 # ser2net: labgrid's exporter serves serial ports with it (tests/guest/test_guest_farm.py).
+# gcc-riscv64-unknown-elf, picolibc-riscv64-unknown-elf, qemu-system-misc: the bare-metal
+# firmware (images/baremetal.py) and qemu-system-riscv32 that runs it (tests/baremetal/).
 PKGS="qemu-system-x86 qemu-utils debootstrap cpio zstd xz-utils busybox-static
 socat cryptsetup-bin lvm2 thin-provisioning-tools dosfstools mtools fdisk gdisk openssl systemd
 util-linux bsdextrautils python3-venv make
 squashfs-tools erofs-utils e2fsprogs lzop lz4 gzip
 device-tree-compiler systemd-boot-efi systemd-boot binutils argon2
-ser2net"
+ser2net
+gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc"
 
 missing=""
 for p in $PKGS; do

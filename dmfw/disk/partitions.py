@@ -49,8 +49,9 @@ def make_partitions(devices, disk, gpt):
 
 
 def is_whole_disk(dev):
-    return isinstance(dev, (FileDevice, MemoryDevice)) and \
-        getattr(dev, "partno", None) is None
+    # A disk driver's own devices (the bare-metal virtio-blk) say so themselves.
+    return (getattr(dev, "whole_disk", False) or isinstance(dev, (FileDevice, MemoryDevice))) \
+        and getattr(dev, "partno", None) is None
 
 
 def _stderr(line):

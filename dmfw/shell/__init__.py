@@ -13,6 +13,8 @@ from dmfw.shell.commands import COMMANDS, USAGE
 from dmfw.numbers import is_decimal
 
 PROMPT = "dmfw> "
+# The largest block device read whole as a command's input (a certificate disk).
+READ_INPUT_MAX = 1 << 20
 
 class Shell:
     def __init__(self, out=None, err=None):
@@ -73,7 +75,13 @@ class Shell:
             with open(path, "rb") as f:
                 return f.read()
         except OSError:
-            raise UsageError("%s: cannot open file" % path)
+            pass
+        # No such file, but a block device of that name (a firmware has no /dev
+        # nodes): its contents, as reading /dev/vdX gives them on Linux.
+        dev = self.devices.find(path) if path.startswith("/dev/") else None
+        if dev is not None and dev.size_bytes() <= READ_INPUT_MAX:
+            return bytes(dev.read(0, dev.nr_sectors))
+        raise UsageError("%s: cannot open file" % path)
 
     # -- secrets (cryptsetup's passphrase prompt)
     # A platform whose console can read without echo sets `secret_reader`
@@ -205,6 +213,11 @@ class Shell:
         except KeyboardInterrupt:
             self.error("^C")
             st = 130
+        except MemoryError:
+            # A firmware's heap is small: a command that does not fit fails, the
+            # shell (and the rest of the line) goes on.
+            self.error("%s: out of memory" % name)
+            st = 1
         finally:
             self.stdin_path = None
         self.flush()
