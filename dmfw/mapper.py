@@ -14,7 +14,19 @@ VM_READAHEAD_SECTORS = 256      # 128 KiB, the kernel's default read-ahead
 
 
 class Platform:
-    """Hooks the firmware decides: what restart and panic mean."""
+    """Hooks the firmware decides: what restart and panic mean, and where a boot
+    payload is loaded."""
+
+    def load_buffers(self, sizes):
+        """Writable buffers of these sizes (kernel, initrds, device tree), in order;
+        MemoryError when they do not fit. Here from the heap, largest first (a heap
+        that does not compact gives a large block most easily before the smaller);
+        a firmware with a load region outside its heap (U-Boot's kernel_addr_r)
+        returns memory there."""
+        out = [None] * len(sizes)
+        for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+            out[i] = bytearray(sizes[i])
+        return out
 
     def restart(self, reason):
         raise DMError(EIO, "restart requested: %s" % reason)
@@ -242,6 +254,13 @@ class DeviceMapper:
         if md.open_count():
             raise DMError(EBUSY)
         self._drop(md)
+
+    def shrink(self):
+        """Memory pressure: every live target drops what it can rebuild."""
+        for md in self.by_name.values():
+            if md.live is not None:
+                for t in md.live.targets:
+                    t.shrink()
 
     def remove_all(self, force=False):
         # Remove devices nobody holds first, until nothing more can go.

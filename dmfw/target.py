@@ -95,5 +95,9 @@ class Target:
             v = max(v, dev.logical_block_size)
         return v
 
+    def shrink(self):
+        """Memory pressure (a firmware heap that does not compact): drop what the
+        target can rebuild, as the kernel's shrinkers do. Nothing by default."""
+
     def dtr(self):
         pass

@@ -36,6 +36,8 @@ class BareMetalGuest:
 
     linux = None
 
+    # memory (MiB): the firmware's load region for a boot payload ends below the top
+    # 2 MiB of 128 (dmfw/platform/baremetal.py LOAD_END).
     def __init__(self, elf, disks=(), memory=128, log=None, modern=False, workdir=None):
         if len(disks) > MAX_DISKS:
             raise ValueError("QEMU's virt machine has %d virtio-mmio transports, not %d"

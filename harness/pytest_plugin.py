@@ -301,7 +301,10 @@ def baremetal_disks(tmp_path_factory):
     return bare_metal_pattern_disks(str(tmp_path_factory.mktemp("bm-disks")))
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: the firmware polls its UART and keeps a host core busy
+# while it runs, which the rest of the suite (2 cores) should not pay for; it boots
+# in a fraction of a second.
+@pytest.fixture(scope="module")
 def baremetal_session(pytestconfig, tmp_path_factory, baremetal_disks):
     from harness import baremetal
     why = baremetal.missing()

@@ -145,29 +145,57 @@ def _stack(dm, v, rh, made):
     return md
 
 
-def load(fs, blob, limit, digest=True):
-    """Read `blob` (dmfw.boot.entries.Blob) through the file system into one buffer
-    of its size, hashing it on the way when `digest` (what `boot -n` prints; a real
-    boot skips it: verity has checked every block, and a second hash of the kernel
-    costs as much again). Bounded by `limit` bytes."""
-    import hashlib
-    from dmfw.errors import ENOMEM
+def _size(fs, blob, limit):
     f = fs.open(blob.path)
     try:
         fsize = f.inode.size
-        size = fsize - blob.offset if blob.size is None else blob.size
-        if blob.offset + size > fsize:
-            raise Skip("%s: section past the end of the file" % blob.name())
-        if size > limit:
-            raise Skip("%s: %d bytes, more than the %d this firmware loads"
-                       % (blob.name(), size, limit))
+    finally:
+        f.close()
+    size = fsize - blob.offset if blob.size is None else blob.size
+    if blob.offset + size > fsize:
+        raise Skip("%s: section past the end of the file" % blob.name())
+    if size > limit:
+        raise Skip("%s: %d bytes, more than the %d this firmware loads"
+                   % (blob.name(), size, limit))
+    return size
+
+
+def load_all(fs, blobs, limit, digest=True, dm=None):
+    """Read each dmfw.boot.entries.Blob through the file system into a buffer of its
+    size -> [Loaded], hashing on the way when `digest` (what `boot -n` prints; a real
+    boot skips it: verity has checked every block, and a second hash of the kernel
+    costs as much again). Each bounded by `limit` bytes. The buffers come from the
+    mapper's platform (dmfw.mapper.Platform.load_buffers), all before any is read;
+    when they do not fit, the mapper's targets drop their caches once and it is
+    tried again."""
+    from dmfw.errors import ENOMEM
+    import gc
+    sizes = [_size(fs, b, limit) for b in blobs]
+    if dm is None:
+        from dmfw.mapper import Platform
+        platform, shrink = Platform(), None
+    else:
+        platform, shrink = dm.platform, dm.shrink
+    bufs = None
+    for attempt in (0, 1):
+        gc.collect()
         try:
-            # Firmware heaps fragment: collect before asking for one large block.
-            import gc
-            gc.collect()
-            buf = bytearray(size)
+            bufs = platform.load_buffers(sizes)
+            break
         except MemoryError:
-            raise DMError(ENOMEM, "%s: no memory for %d bytes" % (blob.name(), size))
+            if attempt or shrink is None:
+                big = max(range(len(sizes)), key=lambda i: sizes[i])
+                raise DMError(ENOMEM, "%s: no memory for %d bytes (%d in all)"
+                              % (blobs[big].name(), sizes[big], sum(sizes)))
+            shrink()
+    return [_fill(fs, b, bufs[i], digest) for i, b in enumerate(blobs)]
+
+
+def _fill(fs, blob, buf, digest):
+    import hashlib
+    size = len(buf)
+    f = fs.open(blob.path)
+    try:
         f.seek(blob.offset)
         mv = memoryview(buf)
         got = 0
@@ -216,10 +244,14 @@ def prepare(sh, v, verify, opts):
         limit = opts.get("limit") or (1 << 30)
         dg = opts.get("digest", True)
         try:
-            plan.kernel = load(fs, e.kernel, limit, dg)
-            plan.initrds = [load(fs, b, limit, dg) for b in e.initrds]
+            blobs = [e.kernel] + list(e.initrds)
             if e.devicetree is not None:
-                plan.devicetree = load(fs, e.devicetree, limit, dg)
+                blobs.append(e.devicetree)
+            got = load_all(fs, blobs, limit, dg, sh.dm)
+            plan.kernel = got[0]
+            plan.initrds = got[1:1 + len(e.initrds)]
+            if e.devicetree is not None:
+                plan.devicetree = got[-1]
         except Skip:
             raise
         except DMError as e2:

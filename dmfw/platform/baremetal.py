@@ -5,6 +5,7 @@
 
 import sys
 
+from dmfw.mapper import Platform
 from dmfw.shell import Shell, PROMPT
 
 BANNER = "dmfw bare-metal firmware (%s)"
@@ -79,6 +80,30 @@ def attach_disks(sh):
                     else "", dev.version, dev.base))
 
 
+# Where a boot payload goes: QEMU virt RAM above the firmware (ROM 4 MiB, RAM 32 MiB
+# and the 64 KiB stack from 0x80000000, images/baremetal-board/virt.ld) and below the
+# device tree QEMU puts in the top 2 MiB of the 128 MiB the harness gives the board.
+LOAD_BASE = 0x82800000
+LOAD_END = 0x87E00000
+
+
+class BoardPlatform(Platform):
+    """The kernel and initrd are loaded into RAM outside the MicroPython heap, as a
+    bootloader loads to its kernel_addr_r: a heap of a few MiB need not hold them."""
+
+    def load_buffers(self, sizes):
+        import uctypes
+        out = []
+        addr = LOAD_BASE
+        for n in sizes:
+            addr = (addr + 4095) & ~4095
+            if addr + n > LOAD_END:
+                raise MemoryError("load region 0x%x-0x%x is full" % (LOAD_BASE, LOAD_END))
+            out.append(uctypes.bytearray_at(addr, n))
+            addr += n
+        return out
+
+
 def fit_to_heap():
     """Caches sized for this firmware's heap, not a host's: verity keeps at most
     an eighth of the heap of verified hash blocks (its 1 MiB default would not fit
@@ -95,6 +120,7 @@ def fit_to_heap():
 def main():
     fit_to_heap()
     sh = Shell()
+    sh.dm.platform = BoardPlatform()
     sh.write(BANNER % sys.implementation._machine + "\n")
     attach_disks(sh)
     reader = LineReader()

@@ -355,6 +355,12 @@ class VerityTarget(Target):
         # verity_io_hints(): never below the data block size.
         return max(Target.logical_block_size(self), self.data_bs)
 
+    def shrink(self):
+        # Verified hash blocks are read and checked again when next needed.
+        self.cache = {}
+        self.ring = [None] * len(self.ring)
+        self.ring_pos = 0
+
     def dtr(self):
         self.cache = {}
 

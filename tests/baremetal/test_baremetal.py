@@ -72,6 +72,12 @@ def test_boots_to_the_shell_with_every_disk_named_in_order(baremetal):
     assert out.split() == list(NAMES) + [str(8 << 11), "1"]
 
 
+def test_a_firmware_built_without_trust_trusts_nothing(baremetal):
+    # Firmwares share one build tree: a certificate built into an earlier one must not
+    # stay frozen in the next (test_baremetal_boot builds one with --trust).
+    assert baremetal.fw.run("keyring list") == ("", 0)
+
+
 def test_raw_disks_read_what_the_host_wrote(baremetal):
     bm = baremetal
     for name, start, count in (("vda", 0, None), ("vdb", 777, 4097), ("vdd", 3, 5)):
