@@ -31,6 +31,22 @@ class BareMetalConsole(FirmwareConsole):
     eol = "\r"
 
 
+def board_args(disks, modern=False):
+    """QEMU arguments for the disks (harness.guest.Disk) as virtio-mmio devices, and
+    the interface version; what this harness and the labgrid environment share."""
+    argv = []
+    if modern:
+        argv += ["-global", "virtio-mmio.force-legacy=false"]
+    # QEMU gives the first -device the last transport; the firmware names disks
+    # in command-line order, so vda is the first here.
+    for i, disk in enumerate(disks):
+        disk = disk if isinstance(disk, Disk) else Disk(disk)
+        node = "disk%d" % i
+        argv += ["-blockdev", _json(disk.blockdev(node)),
+                 "-device", "virtio-blk-device,drive=%s-fmt,id=%s" % (node, node)]
+    return argv
+
+
 class BareMetalGuest:
     """One running firmware: `fw` is the dmfw shell, `linux` is None (no kernel)."""
 
@@ -64,15 +80,7 @@ class BareMetalGuest:
                 "-monitor", "none", "-no-reboot",
                 "-chardev", "socket,id=ser0,path=%s,server=on,wait=on" % self.sock("serial"),
                 "-serial", "chardev:ser0"]
-        if self.modern:
-            argv += ["-global", "virtio-mmio.force-legacy=false"]
-        # QEMU gives the first -device the last transport; the firmware names disks
-        # in command-line order, so vda is the first here.
-        for i, disk in enumerate(self.disks):
-            node = "disk%d" % i
-            argv += ["-blockdev", _json(disk.blockdev(node)),
-                     "-device", "virtio-blk-device,drive=%s-fmt,id=%s" % (node, node)]
-        return argv
+        return argv + board_args(self.disks, self.modern)
 
     def start(self, timeout=60):
         """Boot to the shell prompt; returns self."""

@@ -63,3 +63,12 @@ def test_a_missing_entry_is_refused_and_leaves_nothing_mapped(boot_fw):
     assert st != 0 and "chosen" not in out, out
     assert "no boot entry nosuchentry" in out, out
     assert g.fw.run("dmsetup ls")[0] == "No devices found\n"
+
+
+def test_demo_on_the_bare_metal_firmware(capsys):
+    """`dmfw-harness demo --bare-metal`: the README's demo without Linux on the board."""
+    from harness import cli
+    assert cli.main(["demo", "--bare-metal"]) == 0
+    out = capsys.readouterr().out
+    assert "$ boot -n --arch x86-64\n" in out
+    assert "boot: infix_25.02.0+3: chosen" in out and "\nkernel: /boot/bzImage " in out, out
