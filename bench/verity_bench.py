@@ -128,7 +128,7 @@ def main(flags=()):
     print("memory (1 GiB scale): tracemalloc peak %d KiB while opening and reading "
           "the %d MiB device; hash-block cache bound %d KiB (%d blocks); "
           "check_at_most_once bitmap would add %d KiB"
-          % (peak >> 10, mib, t.CACHE_BYTES >> 10, len(t.ring),
+          % (peak >> 10, mib, t.CACHE_BYTES >> 10, len(t.slot_hb),
              ((t.data_blocks + 7) >> 3) >> 10))
 
     if "--mpy" in flags:

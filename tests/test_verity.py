@@ -211,8 +211,7 @@ def _mem_target(info, base, opts="", fec=True):
 
 
 def _reset(t):
-    t.cache.clear()
-    t.ring = [None] * len(t.ring)
+    t.shrink()      # the target's documented way to drop its verified hash blocks
     t.hash_failed = False
     if t.validated is not None:
         t.validated[:] = bytes(len(t.validated))

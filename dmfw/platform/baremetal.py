@@ -104,21 +104,7 @@ class BoardPlatform(Platform):
         return out
 
 
-def fit_to_heap():
-    """Caches sized for this firmware's heap, not a host's: verity keeps at most
-    an eighth of the heap of verified hash blocks (its 1 MiB default would not fit
-    a firmware of a few hundred KiB)."""
-    import gc
-    heap = gc.mem_free() + gc.mem_alloc()
-    from dmfw.targets.verity import VerityTarget
-    cap = heap // 8
-    if cap < VerityTarget.CACHE_BYTES:
-        VerityTarget.CACHE_BYTES = cap if cap > 16384 else 16384
-    return heap
-
-
 def main():
-    fit_to_heap()
     sh = Shell()
     sh.dm.platform = BoardPlatform()
     sh.write(BANNER % sys.implementation._machine + "\n")

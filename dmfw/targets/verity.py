@@ -2,10 +2,15 @@
 -verify-sig.c): a read-only target that returns a data block only after
 its hash has been checked up the tree to the root digest from the table.
 
-Memory: verified hash blocks are kept in a FIFO cache of at most
-CACHE_BYTES (1 MiB; 256 blocks of 4 KiB) per target, never fewer than
-the tree's height plus one blocks; check_at_most_once costs one bit per
-data block. Nothing else grows with the device size.
+Memory: verified hash blocks are kept in a direct-mapped cache (block hb in
+slot hb % slots) of at most CACHE_BYTES (1 MiB; 256 blocks of 4 KiB), on
+MicroPython at most an eighth of its heap, per target, never fewer than the
+tree's height plus one blocks nor more than the tree. Its memory is one slab,
+made when the first block is cached and halved until it fits: on a heap that
+does not compact, blocks of their own and a dict rehashed as it fills spread
+over it until no large block is left.
+check_at_most_once costs one bit per data block. Nothing else grows with the
+device size.
 
 Table:  <version> <data dev> <hash dev> <data block size> <hash block size>
         <#data blocks> <hash start block> <algorithm> <root digest> <salt|->
@@ -70,6 +75,16 @@ def _log2(n):
     while (1 << (b + 1)) <= n:
         b += 1
     return b
+
+
+def _cache_bytes(limit):
+    # On MicroPython, an eighth of the heap at most (never below 16 KiB).
+    import gc
+    if hasattr(gc, "mem_free"):
+        heap = gc.mem_free() + gc.mem_alloc()
+        if heap // 8 < limit:
+            return heap // 8 if heap // 8 > 16384 else 16384
+    return limit
 
 
 class VerityTarget(Target):
@@ -193,12 +208,14 @@ class VerityTarget(Target):
         if self.ignore_zero_blocks:
             self.zero_digest = self.geo.zero_digest()
         self._fec_ctr()
-        self.cache = {}
-        n = self.CACHE_BYTES // self.hash_bs
+        n = _cache_bytes(self.CACHE_BYTES) // self.hash_bs
         if n < self.geo.levels + 1:
             n = self.geo.levels + 1
-        self.ring = [None] * n
-        self.ring_pos = 0
+        if n > self.geo.hash_blocks():
+            n = self.geo.hash_blocks() or 1
+        self.cache_slots = n
+        self.slot_hb = [None] * n       # which hash block each slot of the slab holds
+        self.slab = None
 
     # -- construction helpers
     def _feature_count(self, rest):
@@ -357,12 +374,11 @@ class VerityTarget(Target):
 
     def shrink(self):
         # Verified hash blocks are read and checked again when next needed.
-        self.cache = {}
-        self.ring = [None] * len(self.ring)
-        self.ring_pos = 0
+        self.slab = None
+        self.slot_hb = [None] * self.cache_slots
 
     def dtr(self):
-        self.cache = {}
+        self.slab = None
 
     # -- errors
     def _handle_err(self, kind, block):
@@ -393,14 +409,32 @@ class VerityTarget(Target):
             block))
 
     # -- the hash tree
+    def _cached(self, hb):
+        """Where verified hash block hb starts in the slab, or -1."""
+        i = hb % len(self.slot_hb)
+        return i * self.hash_bs if self.slot_hb[i] == hb else -1
+
     def _cache_put(self, hb, blk):
-        ring = self.ring
-        old = ring[self.ring_pos]
-        if old is not None:
-            self.cache.pop(old, None)
-        ring[self.ring_pos] = hb
-        self.ring_pos = (self.ring_pos + 1) % len(ring)
-        self.cache[hb] = blk
+        if self.slab is None and not self._make_slab():
+            return
+        i = hb % len(self.slot_hb)
+        o = i * self.hash_bs
+        self.slab[o:o + self.hash_bs] = blk
+        self.slot_hb[i] = hb
+
+    def _make_slab(self):
+        least = self.geo.levels + 1
+        n = self.cache_slots
+        while True:
+            try:
+                self.slab = bytearray(n * self.hash_bs)
+                break
+            except MemoryError:
+                if n <= least:
+                    return False        # uncached: every read checks up to the root
+                n = n // 2 if n // 2 > least else least
+        self.slot_hb = [None] * n
+        return True
 
     def _read_hash_block(self, hb):
         buf = bytearray(self.hash_bs)
@@ -415,32 +449,35 @@ class VerityTarget(Target):
         if not geo.levels:
             return self.root
         hb, off = geo.position(block, 0)
-        blk = self.cache.get(hb)
-        if blk is not None:
-            return blk[off:off + ds]
+        o = self._cached(hb)
+        if o >= 0:
+            return bytes(self.slab[o + off:o + off + ds])
         want = self.root
         for lvl in range(geo.levels - 1, -1, -1):
             hb, off = geo.position(block, lvl)
-            blk = self.cache.get(hb)
-            if blk is None:
-                try:
-                    blk = self._read_hash_block(hb)
-                except IOFailure as e:
-                    blk = self._fec_metadata(hb, want)
-                    if blk is None:
-                        self._io_error(e)
+            o = self._cached(hb)
+            if o >= 0:
+                # A copy: putting a lower level in the slab may overwrite this slot.
+                want = bytes(self.slab[o + off:o + off + ds])
+                continue
+            try:
+                blk = self._read_hash_block(hb)
+            except IOFailure as e:
+                blk = self._fec_metadata(hb, want)
+                if blk is None:
+                    self._io_error(e)
+                self._cache_put(hb, blk)
+                want = blk[off:off + ds]
+                continue
+            if geo.digest(blk) == want:
+                self._cache_put(hb, blk)
+            else:
+                fixed = self._fec_metadata(hb, want)
+                if fixed is not None:
+                    blk = fixed
                     self._cache_put(hb, blk)
-                    want = blk[off:off + ds]
-                    continue
-                if geo.digest(blk) == want:
-                    self._cache_put(hb, blk)
-                else:
-                    fixed = self._fec_metadata(hb, want)
-                    if fixed is not None:
-                        blk = fixed
-                        self._cache_put(hb, blk)
-                    elif self._handle_err(BLOCK_METADATA, hb):
-                        raise self._corrupt(BLOCK_METADATA, hb)
+                elif self._handle_err(BLOCK_METADATA, hb):
+                    raise self._corrupt(BLOCK_METADATA, hb)
             want = blk[off:off + ds]
         return want
 
@@ -527,7 +564,7 @@ class VerityTarget(Target):
         mask = geo.per_block - 1
         slot = geo.slot
         lb0 = geo.level_block[0]
-        cache = self.cache
+        hbs = self.hash_bs
         digest = geo.digest
         zd = self.zero_digest
         v = self.validated
@@ -535,13 +572,16 @@ class VerityTarget(Target):
             b = first + i
             if v is not None and v[b >> 3] & (1 << (b & 7)):
                 continue
-            blk = cache.get(lb0 + (b >> bits))
+            hb = lb0 + (b >> bits)
+            # Looked up each time: _verify_block may make the slab or resize the slots.
+            shb = self.slot_hb
+            j = hb % len(shb)
             d = buf[i * bs:(i + 1) * bs]
-            if blk is None:
+            if shb[j] != hb:
                 self._verify_block(b, d, None)
                 continue
-            off = (b & mask) * slot
-            want = blk[off:off + ds]
+            o = j * hbs + (b & mask) * slot
+            want = self.slab[o:o + ds]
             if zd is not None and want == zd:
                 d[:] = bytes(bs)
             elif digest(d) == want:
