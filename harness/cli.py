@@ -75,9 +75,11 @@ def lines(scripts):
     return [line for script in scripts for line in script.splitlines() if line.strip()]
 
 
-def run_side(console, commands, title, out=sys.stdout, results=None):
-    """Run commands on one console, printing each; returns the number of failures.
-    results, when given, collects {command: (output, status)}."""
+def run_side(console, commands, title, out=None, results=None):
+    """Run commands on one console, printing each (to `out`, else the sys.stdout of
+    the moment); returns the number of failures. results, when given, collects
+    {command: (output, status)}."""
+    out = out or sys.stdout
     failures = 0
     out.write(_heading(title) + "\n")
     for cmd in commands:
@@ -100,10 +102,11 @@ def run_side(console, commands, title, out=sys.stdout, results=None):
     return failures
 
 
-def expect_console(console, commands, regex, timeout, out=sys.stdout):
+def expect_console(console, commands, regex, timeout, out=None):
     """Type `commands` on the console, then print what it shows until a line
     matches `regex` (read across a hand-off: the console outlives the firmware).
     Returns True if it came within `timeout` seconds."""
+    out = out or sys.stdout
     import re
     import pexpect
     pattern = re.compile(r"[^\n]*(?:%s)[^\n]*" % regex)
