@@ -22,15 +22,10 @@ import subprocess
 import sys
 import tempfile
 
+from bench.common import dd_seconds
+
 MIB = 1 << 20
 KIB = 1 << 10
-
-
-def _dd_seconds(out):
-    m = re.search(r"copied, ([0-9.]+) s", out)
-    if not m:
-        raise RuntimeError("no timing in dd output:\n" + out)
-    return float(m.group(1))
 
 
 def _time_seconds(out):
@@ -56,18 +51,11 @@ def _best(fw, cmds, parse, repeat):
 def _verity_image(folder, mib):
     """A dm-verity data + hash file pair made by the real veritysetup; returns
     (data, hash, root hash, data sectors)."""
+    from images import verity as iv
     data = os.path.join(folder, "vdata.img")
     hashf = os.path.join(folder, "vhash.img")
-    seed = b"".join(hashlib.sha256(b"bmbench%d" % i).digest() for i in range(32768))
-    with open(data, "wb") as f:
-        for i in range(mib):
-            r = (i * 4099) % len(seed)
-            f.write(seed[r:] + seed[:r])
-    out = subprocess.run(["veritysetup", "format", data, hashf, "--salt",
-                          hashlib.sha256(b"bmbench").hexdigest()],
-                         capture_output=True, text=True, check=True).stdout
-    root = re.search(r"Root hash:\s+([0-9a-f]+)", out).group(1)
-    return data, hashf, root, mib * MIB // 512
+    out = iv.bench_files(data, hashf, mib, b"bmbench")
+    return data, hashf, iv.dump_fields(out)["Root hash"], mib * MIB // 512
 
 
 def throughput(folder, quick):
@@ -90,7 +78,7 @@ def throughput(folder, quick):
         for bs in ("64K", "256K"):
             t_raw, t_lin = _best(fw, ["dd if=/dev/vda of=/dev/null bs=%s" % bs,
                                       "dd if=/dev/mapper/lin of=/dev/null bs=%s" % bs],
-                                 _dd_seconds, repeat)
+                                 dd_seconds, repeat)
             print("  bs=%-3s raw virtio %8.1f  dmfw linear %8.1f  linear/raw %.2f"
                   % (bs, size / t_raw / 1e6, size / t_lin / 1e6, t_raw / t_lin))
         fw.check("veritysetup open /dev/vdb v /dev/vdc %s" % root)
@@ -101,7 +89,7 @@ def throughput(folder, quick):
         vbytes = vsec * 512
         t_sha, t_versha = _best(fw, ["time sha256sum /dev/vdb",
                                      "time sha256sum /dev/mapper/v"], _time_seconds, repeat)
-        t_ver, = _best(fw, ["dd if=/dev/mapper/v of=/dev/null bs=64K"], _dd_seconds, repeat)
+        t_ver, = _best(fw, ["dd if=/dev/mapper/v of=/dev/null bs=64K"], dd_seconds, repeat)
         print("verity, %d MiB (4 KiB blocks, sha256), best of %d (MB/s):" % (vmib, repeat))
         print("  raw read+sha256 %.1f  verity read %.1f  verity/raw+sha256 %.2f"
               % (vbytes / t_sha / 1e6, vbytes / t_ver / 1e6, t_sha / t_ver))

@@ -10,19 +10,13 @@ this run.  Page caches are dropped before every read so each one comes from the
 virtio disk.
 """
 import os
-import re
 import shutil
 import sys
 import tempfile
 
+from bench.common import dd_seconds
+
 MIB = 1 << 20
-
-
-def _seconds(out):
-    m = re.search(r"copied, ([0-9.]+) s", out)
-    if not m:
-        raise RuntimeError("no timing in dd output:\n" + out)
-    return float(m.group(1))
 
 
 def _best(console, cmd, linux, repeat):
@@ -32,7 +26,7 @@ def _best(console, cmd, linux, repeat):
         out, status = console.run(cmd, timeout=600)
         if status:
             raise RuntimeError("%s: %s failed:\n%s" % (console.name, cmd, out))
-        times.append(_seconds(out))
+        times.append(dd_seconds(out))
     return min(times)
 
 

@@ -11,13 +11,11 @@ hashed and read here).
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import tempfile
 import time
 
 from harness.console import FirmwareConsole
-from harness.guest import Disk, _die_with_parent, _json
+from harness.guest import Disk, QemuProcess, _connect, _json
 
 QEMU = "qemu-system-riscv32"
 # The transports QEMU's virt machine has: at most this many disks.
@@ -47,7 +45,7 @@ def board_args(disks, modern=False):
     return argv
 
 
-class BareMetalGuest:
+class BareMetalGuest(QemuProcess):
     """One running firmware: `fw` is the dmfw shell, `linux` is None (no kernel)."""
 
     linux = None
@@ -69,10 +67,7 @@ class BareMetalGuest:
         self.fw = None
         self.boot_seconds = None
         self.banner = ""
-        self.qemu_log = os.path.join(self.workdir, "qemu.log")
-
-    def sock(self, name):
-        return os.path.join(self.workdir, name + ".sock")
+        self.qemu_log = None
 
     def command_line(self):
         argv = [QEMU, "-machine", "virt", "-m", str(self.memory), "-bios", "none",
@@ -86,15 +81,10 @@ class BareMetalGuest:
         """Boot to the shell prompt; returns self."""
         import pexpect
         started = time.monotonic()
-        with open(self.qemu_log, "wb") as logf:
-            self.proc = subprocess.Popen(self.command_line(), stdin=subprocess.DEVNULL,
-                                         stdout=logf, stderr=subprocess.STDOUT,
-                                         preexec_fn=_die_with_parent)
+        self._spawn()
         try:
             self._wait_socket(self.sock("serial"))
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(self.sock("serial"))
-            self.fw = BareMetalConsole(s, log=self.log)
+            self.fw = BareMetalConsole(_connect(self.sock("serial")), log=self.log)
             try:
                 self.fw.child.expect("dmfw> ", timeout=timeout)
             except (pexpect.TIMEOUT, pexpect.EOF):
@@ -104,34 +94,9 @@ class BareMetalGuest:
             self.fw.sync(timeout=timeout)
             self.boot_seconds = time.monotonic() - started
         except BaseException as exc:
-            died = self.proc.poll() is not None
-            why = self._log_tail() if died else ""
-            self.close()
-            if died and isinstance(exc, Exception):
-                raise RuntimeError("QEMU exited (%d) during boot:\n%s"
-                                   % (self.proc.returncode, why)) from exc
+            self._boot_failed(exc)
             raise
         return self
-
-    def _log_tail(self, size=2000):
-        try:
-            with open(self.qemu_log, errors="replace") as f:
-                return f.read()[-size:]
-        except OSError:
-            return ""
-
-    def _wait_socket(self, path, timeout=10):
-        deadline = time.monotonic() + timeout
-        while not os.path.exists(path):
-            if self.proc.poll() is not None:
-                raise RuntimeError("QEMU exited (%d) before opening %s:\n%s"
-                                   % (self.proc.returncode, path, self._log_tail()))
-            if time.monotonic() > deadline:
-                raise TimeoutError("QEMU did not create " + path)
-            time.sleep(0.02)
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
 
     def close(self):
         try:
@@ -147,12 +112,6 @@ class BareMetalGuest:
                 self.fw.close()
             if self.own_workdir:
                 shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def missing():

@@ -87,7 +87,60 @@ def blkdebug_rule(sector, iotype="read", errno=5, once=False):
             "errno": errno, "once": once, "immediately": False}
 
 
-class QemuGuest:
+class QemuProcess:
+    """What every QEMU the harness starts shares, whatever the machine: its sockets
+    in `workdir`, its log, start-up failures reported with QEMU's own words,
+    liveness, `with`. Subclasses set proc/workdir/qemu_log and give command_line(),
+    start() and close()."""
+
+    def sock(self, name):
+        return os.path.join(self.workdir, name + ".sock")
+
+    def _spawn(self):
+        self.qemu_log = os.path.join(self.workdir, "qemu.log")
+        with open(self.qemu_log, "wb") as logf:
+            self.proc = subprocess.Popen(self.command_line(), stdin=subprocess.DEVNULL,
+                                         stdout=logf, stderr=subprocess.STDOUT,
+                                         preexec_fn=_die_with_parent)
+
+    def _boot_failed(self, exc):
+        """Called in start()'s handler: close, and when QEMU itself died, raise that
+        with its log; otherwise the caller re-raises exc."""
+        died = self.proc is not None and self.proc.poll() is not None
+        why = self._log_tail() if died else ""
+        self.close()
+        if died and isinstance(exc, Exception):
+            raise RuntimeError("QEMU exited (%d) during boot:\n%s"
+                               % (self.proc.returncode, why)) from exc
+
+    def _log_tail(self, size=2000):
+        try:
+            with open(self.qemu_log, errors="replace") as f:
+                return f.read()[-size:]
+        except OSError:
+            return ""
+
+    def _wait_socket(self, path, timeout=10):
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(path):
+            if self.proc.poll() is not None:
+                raise RuntimeError("QEMU exited (%d) before opening %s:\n%s"
+                                   % (self.proc.returncode, path, self._log_tail()))
+            if time.monotonic() > deadline:
+                raise TimeoutError("QEMU did not create " + path)
+            time.sleep(0.02)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class QemuGuest(QemuProcess):
     """One running guest: `fw` is the firmware console (dmfw shell on ttyS0), `linux`
     the root shell on hvc0, `qmp` the monitor."""
 
@@ -111,9 +164,6 @@ class QemuGuest:
         self.boot_seconds = None
         self.hotplugged = {}
         self._events = []
-
-    def sock(self, name):
-        return os.path.join(self.workdir, name + ".sock")
 
     def command_line(self):
         argv = [QEMU, "-machine", "q35", "-m", str(self.memory), "-smp", str(self.smp),
@@ -156,11 +206,7 @@ class QemuGuest:
         """Boot to both prompts; returns self."""
         import qemu.qmp.legacy
         started = time.monotonic()
-        self.qemu_log = os.path.join(self.workdir, "qemu.log")
-        with open(self.qemu_log, "wb") as logf:
-            self.proc = subprocess.Popen(self.command_line(), stdin=subprocess.DEVNULL,
-                                         stdout=logf, stderr=subprocess.STDOUT,
-                                         preexec_fn=_die_with_parent)
+        self._spawn()
         try:
             for name in ("qmp", "serial", "hvc"):
                 self._wait_socket(self.sock(name))
@@ -173,34 +219,9 @@ class QemuGuest:
             self.fw.sync(timeout=timeout)
             self.boot_seconds = time.monotonic() - started
         except BaseException as exc:
-            died = self.proc is not None and self.proc.poll() is not None
-            why = self._log_tail() if died else ""
-            self.close()
-            if died and isinstance(exc, Exception):
-                raise RuntimeError("QEMU exited (%d) during boot:\n%s"
-                                   % (self.proc.returncode, why)) from exc
+            self._boot_failed(exc)
             raise
         return self
-
-    def _log_tail(self, size=2000):
-        try:
-            with open(self.qemu_log, errors="replace") as f:
-                return f.read()[-size:]
-        except OSError:
-            return ""
-
-    def _wait_socket(self, path, timeout=10):
-        deadline = time.monotonic() + timeout
-        while not os.path.exists(path):
-            if self.proc.poll() is not None:
-                raise RuntimeError("QEMU exited (%d) before opening %s:\n%s"
-                                   % (self.proc.returncode, path, self._log_tail()))
-            if time.monotonic() > deadline:
-                raise TimeoutError("QEMU did not create " + path)
-            time.sleep(0.02)
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
 
     def command(self, name, **args):
         resp = self.qmp.cmd_raw(name, args or None)
@@ -274,12 +295,6 @@ class QemuGuest:
                     pass
             if self.own_workdir:
                 shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def _connect(path):

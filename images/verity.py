@@ -334,18 +334,22 @@ def _build_sigs(d):
         json.dump(out, f, indent=1)
 
 
-def _build_bench(d):
-    data = os.path.join(d, "data.img")
-    hashf = os.path.join(d, "hash.img")
+def bench_files(data, hashf, mib, tag=b"bench"):
+    """`mib` MiB of data and its hash tree, formatted by the real veritysetup (4 KiB
+    blocks, sha256, a salt from `tag`) -> veritysetup's output."""
     # Fast fill: one pseudo-random MiB, rotated per MiB (content only has
     # to differ between blocks, not be unpredictable).
-    seed = b"".join(hashlib.sha256(b"bench%d" % i).digest() for i in range(32768))
+    seed = b"".join(hashlib.sha256(tag + b"%d" % i).digest() for i in range(32768))
     with open(data, "wb") as f:
-        for i in range(BENCH_MIB):
+        for i in range(mib):
             r = (i * 4099) % len(seed)
             f.write(seed[r:] + seed[:r])
-    out = _run(["veritysetup", "format", data, hashf, "--salt",
-                hashlib.sha256(b"bench").hexdigest()])
+    return _run(["veritysetup", "format", data, hashf, "--salt",
+                 hashlib.sha256(tag).hexdigest()])
+
+
+def _build_bench(d):
+    out = bench_files(os.path.join(d, "data.img"), os.path.join(d, "hash.img"), BENCH_MIB)
     with open(os.path.join(d, "bench.json"), "w") as f:
         json.dump({"root": dump_fields(out)["Root hash"], "mib": BENCH_MIB,
                    "format_output": out}, f)

@@ -8,6 +8,8 @@ import os
 
 import pytest
 
+from harness.pytest_plugin import need_bare_metal
+
 pytestmark = pytest.mark.baremetal
 
 
@@ -15,11 +17,7 @@ pytestmark = pytest.mark.baremetal
 def ddi_fw(tmp_path_factory, pytestconfig):
     from harness import baremetal
     from harness.guest import Disk
-    why = baremetal.missing()
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(why, pytrace=False)
-        pytest.skip(why)
+    need_bare_metal()
     from images import ddi
     why = ddi.missing_tools()
     if why and not os.environ.get("CI"):

@@ -2,23 +2,18 @@
 --bare-metal): DmfwStrategy brings up the shell on the UART and DmfwShellDriver runs
 dmsetup over it, as on a board."""
 import hashlib
-import os
 
 import pytest
 
 from harness.disks import pattern_bytes, pattern_disk
+from harness.pytest_plugin import need_bare_metal
 
 pytestmark = pytest.mark.baremetal
 
 
 @pytest.fixture
 def lg_board(tmp_path):
-    from harness import baremetal
-    why = baremetal.missing()
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(why, pytrace=False)
-        pytest.skip(why)
+    need_bare_metal()
     pytest.importorskip("labgrid")
     from labgrid import Environment
     from harness.labgrid.qemu_env import environment_bare_metal

@@ -10,6 +10,8 @@ import subprocess
 
 import pytest
 
+from harness.pytest_plugin import need_bare_metal
+
 pytestmark = pytest.mark.baremetal
 
 TRUSTED = ("rsa2048-cms", "p256-smime")
@@ -21,12 +23,7 @@ def signed(tmp_path_factory, pytestconfig):
     from harness import baremetal
     from harness.guest import Disk
     from images import verity as iv
-    why = baremetal.missing() or (None if shutil.which("mksquashfs") else
-                                  "no mksquashfs (squashfs-tools)")
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(why, pytrace=False)
-        pytest.skip(why)
+    need_bare_metal(None if shutil.which("mksquashfs") else "no mksquashfs (squashfs-tools)")
     d = iv.build("sigs")
     with open(os.path.join(d, "sigs.json")) as f:
         meta = json.load(f)
