@@ -93,10 +93,15 @@ def _gpt(dev):
     return [("PTUUID", g.disk_uuid), ("PTTYPE", "gpt")]
 
 
-def _first(dev, probers):
+def _head(dev):
     try:
-        head = dev.pread(0, min(4096, dev.nr_sectors << 9))
+        return dev.pread(0, min(4096, dev.nr_sectors << 9))
     except DMError:
+        return None
+
+
+def _first(dev, probers, head):
+    if head is None:
         return []
     for f in probers:
         try:
@@ -113,7 +118,7 @@ _SUPERBLOCKS = (_luks, _verity, _lvm, _fs)
 
 def probe(dev):
     """[(tag, value)] as blkid prints them for `dev` (empty: nothing found)."""
-    tags = _first(dev, _SUPERBLOCKS + (_gpt,))
+    tags = _first(dev, _SUPERBLOCKS + (_gpt,), _head(dev))
     part = getattr(dev, "part", None)
     if part is not None:
         tags.append(("PARTLABEL", part.name))
@@ -126,9 +131,10 @@ def signatures(dev):
     chain order: a "superblock" (LUKS, verity, LVM2, a filesystem), then a
     "partition" table; what cryptsetup warns about before it maps over them."""
     found = []
+    head = _head(dev)
     for kind, probers, key in (("superblock", _SUPERBLOCKS, "TYPE"),
                                ("partition", (_gpt,), "PTTYPE")):
-        for k, v in _first(dev, probers):
+        for k, v in _first(dev, probers, head):
             if k == key:
                 found.append((kind, v))
     return found

@@ -197,7 +197,7 @@ def cmd_console(args):
         guest.close()
 
 
-def _demo_bare_metal(args, meta, pv, trust):
+def _demo_bare_metal(args, pv, trust):
     """The test OS is x86-64 and the board RISC-V: the firmware chooses, verifies and
     loads for x86-64 (--arch) and prints the hand-off a boot would make; no jump."""
     from harness import baremetal
@@ -234,7 +234,7 @@ def cmd_demo(args):
         shutil.copyfile(meta["paths"][0], pv)
         trust = [os.path.join(meta["dir"], "good-cert.pem")] + list(args.trust)
         if args.bare_metal:
-            return _demo_bare_metal(args, meta, pv, trust)
+            return _demo_bare_metal(args, pv, trust)
         guest = boot([Disk(pv)], trust=trust)
         try:
             print("guest up in %.1fs (Debian %s kernel, dmfw under MicroPython on ttyS0)\n"

@@ -145,12 +145,8 @@ def _stack(dm, v, rh, made):
     return md
 
 
-def _size(fs, blob, limit):
-    f = fs.open(blob.path)
-    try:
-        fsize = f.inode.size
-    finally:
-        f.close()
+def _size(f, blob, limit):
+    fsize = f.inode.size
     size = fsize - blob.offset if blob.size is None else blob.size
     if blob.offset + size > fsize:
         raise Skip("%s: section past the end of the file" % blob.name())
@@ -160,7 +156,7 @@ def _size(fs, blob, limit):
     return size
 
 
-def load_all(fs, blobs, limit, digest=True, dm=None):
+def load_all(fs, blobs, limit, dm, digest=True):
     """Read each dmfw.boot.entries.Blob through the file system into a buffer of its
     size -> [Loaded], hashing on the way when `digest` (what `boot -n` prints; a real
     boot skips it: verity has checked every block, and a second hash of the kernel
@@ -168,48 +164,48 @@ def load_all(fs, blobs, limit, digest=True, dm=None):
     mapper's platform (dmfw.mapper.Platform.load_buffers), all before any is read;
     when they do not fit, the mapper's targets drop their caches once and it is
     tried again."""
+    files = []
+    try:
+        for b in blobs:
+            files.append(fs.open(b.path))
+        sizes = [_size(f, b, limit) for f, b in zip(files, blobs)]
+        bufs = _buffers(dm, blobs, sizes)
+        return [_fill(f, b, buf, digest) for f, b, buf in zip(files, blobs, bufs)]
+    finally:
+        for f in files:
+            f.close()
+
+
+def _buffers(dm, blobs, sizes):
     from dmfw.errors import ENOMEM
     import gc
-    sizes = [_size(fs, b, limit) for b in blobs]
-    if dm is None:
-        from dmfw.mapper import Platform
-        platform, shrink = Platform(), None
-    else:
-        platform, shrink = dm.platform, dm.shrink
-    bufs = None
     for attempt in (0, 1):
         gc.collect()
         try:
-            bufs = platform.load_buffers(sizes)
-            break
+            return dm.platform.load_buffers(sizes)
         except MemoryError:
-            if attempt or shrink is None:
+            if attempt:
                 big = max(range(len(sizes)), key=lambda i: sizes[i])
                 raise DMError(ENOMEM, "%s: no memory for %d bytes (%d in all)"
                               % (blobs[big].name(), sizes[big], sum(sizes)))
-            shrink()
-    return [_fill(fs, b, bufs[i], digest) for i, b in enumerate(blobs)]
+        dm.shrink()
 
 
-def _fill(fs, blob, buf, digest):
+def _fill(f, blob, buf, digest):
     import hashlib
     size = len(buf)
-    f = fs.open(blob.path)
-    try:
-        f.seek(blob.offset)
-        mv = memoryview(buf)
-        got = 0
-        h = hashlib.sha256() if digest else None
-        step = 1 << 20
-        while got < size:
-            n = f.readinto(mv[got:got + step if got + step < size else size])
-            if not n:
-                raise Skip("%s: file ended after %d of %d bytes" % (blob.name(), got, size))
-            if h is not None:
-                h.update(mv[got:got + n])
-            got += n
-    finally:
-        f.close()
+    f.seek(blob.offset)
+    mv = memoryview(buf)
+    got = 0
+    h = hashlib.sha256() if digest else None
+    step = 1 << 20
+    while got < size:
+        n = f.readinto(mv[got:got + step if got + step < size else size])
+        if not n:
+            raise Skip("%s: file ended after %d of %d bytes" % (blob.name(), got, size))
+        if h is not None:
+            h.update(mv[got:got + n])
+        got += n
     from binascii import hexlify
     return Loaded(blob.name(), buf, hexlify(h.digest()).decode() if h else None)
 
@@ -247,7 +243,7 @@ def prepare(sh, v, verify, opts):
             blobs = [e.kernel] + list(e.initrds)
             if e.devicetree is not None:
                 blobs.append(e.devicetree)
-            got = load_all(fs, blobs, limit, dg, sh.dm)
+            got = load_all(fs, blobs, limit, sh.dm, dg)
             plan.kernel = got[0]
             plan.initrds = got[1:1 + len(e.initrds)]
             if e.devicetree is not None:
